@@ -1,0 +1,33 @@
+// quantlens-cli: the headless twin of the desktop app. Each command lives in
+// its own cmd_*.cpp and calls the same core API as the GUI.
+#include <CLI/CLI.hpp>
+#include <QCoreApplication>
+
+#include "app/cli/cli_common.h"
+
+int main(int argc, char** argv) {
+  // Qt's image plugins (JPEG, WebP) are found through the application object.
+  QCoreApplication qt_app(argc, argv);
+
+  CLI::App app{"QuantLens command line: inspect, tokenize and preprocess for Qwen3-VL-MoE",
+               "quantlens-cli"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("quantlens-cli ") + QL_VERSION);
+  int exit_code = ql::cli::kExitOk;
+  ql::cli::add_info_command(app, exit_code);
+  ql::cli::add_tokenize_commands(app, exit_code);
+  ql::cli::add_preprocess_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return ql::cli::kExitBadInput;
+  }
+  return exit_code;
+}
