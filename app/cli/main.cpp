@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   ql::cli::add_info_command(app, exit_code);
   ql::cli::add_tokenize_commands(app, exit_code);
   ql::cli::add_preprocess_command(app, exit_code);
+  ql::cli::add_generate_command(app, exit_code);
+  ql::cli::add_chat_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

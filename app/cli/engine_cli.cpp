@@ -1,0 +1,66 @@
+#include "app/cli/engine_cli.h"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+namespace ql::cli {
+
+void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
+  cmd->add_option("--model", o.model_dir, "Model folder (config.json, safetensors, generation_config.json)")
+      ->required();
+  cmd->add_option("--max-new-tokens", o.max_new_tokens, "Most tokens to generate")->capture_default_str();
+  o.temperature_opt = cmd->add_option("--temperature", o.temperature,
+                                      "Sampling temperature; 0 = greedy (default: generation_config.json)");
+  o.top_p_opt = cmd->add_option("--top-p", o.top_p, "Nucleus sampling mass in (0, 1]; 1 = off");
+  o.top_k_opt = cmd->add_option("--top-k", o.top_k, "Keep the K most likely tokens; 0 = off");
+  o.min_p_opt = cmd->add_option("--min-p", o.min_p, "Drop tokens below MIN_P x the top probability; 0 = off");
+  o.repetition_opt =
+      cmd->add_option("--repetition-penalty", o.repetition_penalty, "Penalise tokens already in the sequence; 1 = off");
+  o.presence_opt = cmd->add_option("--presence-penalty", o.presence_penalty,
+                                   "Subtract from the logits of tokens already present; 0 = off");
+  o.seed_opt = cmd->add_option("--seed", o.seed, "Random seed for sampling (default: a fresh one)");
+  cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens");
+  cmd->add_option("--context", o.context, "KV cache size in tokens (default: 4096, capped by the model)");
+  cmd->add_option("--threads", o.threads, "CPU threads (default: every core)");
+  cmd->add_flag("--verbose", o.verbose, "Report loading progress and timings on stderr");
+}
+
+engine::SamplingOptions sampling_options(const EngineCliOptions& o) {
+  engine::SamplingOptions s;
+  if (o.temperature_opt->count()) s.temperature = o.temperature;
+  if (o.top_p_opt->count()) s.top_p = o.top_p;
+  if (o.top_k_opt->count()) s.top_k = o.top_k;
+  if (o.min_p_opt->count()) s.min_p = o.min_p;
+  if (o.repetition_opt->count()) s.repetition_penalty = o.repetition_penalty;
+  if (o.presence_opt->count()) s.presence_penalty = o.presence_penalty;
+  if (o.seed_opt->count()) s.seed = o.seed;
+  return s;
+}
+
+Status load_engine(engine::Engine& engine, const EngineCliOptions& o) {
+  engine::LoadOptions lo;
+  lo.threads = o.threads;
+  lo.context_tokens = o.context;
+  model::LoadProgress progress;
+  if (o.verbose) {
+    // Loading reports per tensor: print only when the whole percent or the stage changes.
+    progress = [last = std::string()](double f, const std::string& stage) mutable {
+      std::string line = fmt::format("loading: {:3.0f}% {}", 100 * f, stage);
+      if (line == last) return;
+      std::cerr << "\r" << fmt::format("{:<50}", line) << std::flush;
+      last = std::move(line);
+    };
+  }
+  Status st = engine.load(o.model_dir, lo, progress);
+  if (o.verbose) std::cerr << "\n";
+  if (st.ok() && o.verbose) {
+    const auto info = engine.info();
+    std::cerr << fmt::format("model {} on {}, context {} tokens, tokenizer: {}\n", info->dir, info->backend_name,
+                             info->context_tokens, info->tokenizer_note);
+  }
+  return st;
+}
+
+}  // namespace ql::cli

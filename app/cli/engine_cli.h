@@ -1,0 +1,41 @@
+#pragma once
+// Options shared by the commands that run the model (generate, chat): the
+// model folder, threads, context, sampling and stop settings, and loading the
+// engine with them.
+#include <cstdint>
+#include <string>
+
+#include "core/common/result.h"
+#include "core/engine/engine.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace ql::cli {
+
+struct EngineCliOptions {
+  std::string model_dir;
+  int threads = 0;
+  int64_t context = 0;
+  int64_t max_new_tokens = 512;
+  bool ignore_eos = false;
+  bool verbose = false;
+  // Sampling: a value counts only when its option was given (else the
+  // model's generation_config.json decides).
+  double temperature = 0, top_p = 1, min_p = 0, repetition_penalty = 1, presence_penalty = 0;
+  int64_t top_k = 0;
+  uint64_t seed = 0;
+  CLI::Option *temperature_opt = nullptr, *top_p_opt = nullptr, *min_p_opt = nullptr, *repetition_opt = nullptr,
+              *presence_opt = nullptr, *top_k_opt = nullptr, *seed_opt = nullptr;
+};
+
+void add_engine_options(CLI::App* cmd, EngineCliOptions& o);
+
+engine::SamplingOptions sampling_options(const EngineCliOptions& o);
+
+// Loads --model into `engine`; with --verbose, progress goes to stderr.
+Status load_engine(engine::Engine& engine, const EngineCliOptions& o);
+
+}  // namespace ql::cli

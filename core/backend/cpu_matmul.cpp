@@ -1,0 +1,73 @@
+#include "core/backend/cpu_matmul.h"
+
+#include <algorithm>
+
+#include <cblas.h>
+
+#include "core/backend/cpu_scratch.h"
+#include "core/backend/cpu_weight_decode.h"
+
+namespace ql::backend::cpu {
+
+namespace {
+// A decoded block of ~256 KiB stays in L2 while OpenBLAS reads it; at least
+// 32 rows so that sgemm has a useful width.
+constexpr int64_t kBlockFloats = 64 * 1024;
+constexpr int64_t kMinBlockRows = 32;
+// Below this many multiply-adds a product stays on the calling thread.
+constexpr double kMinParallelWork = 1 << 17;
+constexpr int64_t kMinWeightRowsPerTask = 32;
+constexpr int64_t kMinTokenRowsPerTask = 16;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+}  // namespace
+
+void multiply_weight_rows(const float* x, int64_t n, const CpuWeight& w, int64_t first, int64_t count, float* out,
+                          int64_t ld_out) {
+  if (n <= 0 || count <= 0) return;
+  const int64_t k = w.cols();
+  const int64_t block = std::clamp<int64_t>(kBlockFloats / k, kMinBlockRows, count);
+  float* scratch = w.format() == WeightFormat::kF32 ? nullptr
+                                                    : thread_scratch(Scratch::kWeightBlock, static_cast<size_t>(block * k));
+  for (int64_t b0 = 0; b0 < count; b0 += block) {
+    const int64_t rows = std::min(block, count - b0);
+    const float* wb = rows_as_f32(w, first + b0, rows, scratch);
+    // Zero the output first: with beta = 0 BLAS may still scale the old
+    // contents, and 0 * NaN (an unwritten buffer) is NaN.
+    for (int64_t r = 0; r < n; ++r) std::fill_n(out + r * ld_out + b0, rows, 0.0f);
+    if (n == 1) {  // decode: a matrix-vector product, out = Wb . x
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(k), 1.0f, wb,
+                  static_cast<blasint>(k), x, 1, 0.0f, out + b0, 1);
+    } else {  // out block = x . Wb^T
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(rows),
+                  static_cast<blasint>(k), 1.0f, x, static_cast<blasint>(k), wb, static_cast<blasint>(k), 0.0f,
+                  out + b0, static_cast<blasint>(ld_out));
+    }
+  }
+}
+
+void multiply_weight(ThreadPool& pool, const float* x, int64_t n, const CpuWeight& w, const float* bias, float* out) {
+  const int64_t big_n = w.rows(), k = w.cols();
+  const int threads = pool.size();
+  // Split the weight rows first, so each is decoded once per call; split the
+  // token rows too only when the weight alone cannot keep every thread busy.
+  int64_t col_tasks = 1, row_tasks = 1;
+  if (threads > 1 && static_cast<double>(n) * static_cast<double>(big_n) * static_cast<double>(k) >= kMinParallelWork) {
+    col_tasks = std::clamp<int64_t>(big_n / kMinWeightRowsPerTask, 1, 4 * threads);
+    if (col_tasks < threads) row_tasks = std::clamp<int64_t>(n / kMinTokenRowsPerTask, 1, 4 * threads / col_tasks);
+  }
+  const int64_t col_chunk = ceil_div(big_n, col_tasks);
+  const int64_t row_chunk = ceil_div(n, row_tasks);
+  col_tasks = ceil_div(big_n, col_chunk);
+  row_tasks = ceil_div(n, row_chunk);
+  pool.run(col_tasks * row_tasks, [&](int64_t t) {
+    const int64_t c0 = (t % col_tasks) * col_chunk, c1 = std::min(big_n, c0 + col_chunk);
+    const int64_t r0 = (t / col_tasks) * row_chunk, r1 = std::min(n, r0 + row_chunk);
+    multiply_weight_rows(x + r0 * k, r1 - r0, w, c0, c1 - c0, out + r0 * big_n + c0, big_n);
+    if (bias == nullptr) return;
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t c = c0; c < c1; ++c) out[r * big_n + c] += bias[c];
+  });
+}
+
+}  // namespace ql::backend::cpu

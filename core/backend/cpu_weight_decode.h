@@ -1,0 +1,18 @@
+#pragma once
+// The one place that turns stored weight rows into fp32, per format. Every op
+// that reads a weight goes through here, so a new format (INT8, NF4: issue 5)
+// needs only a new case below to work in every op.
+#include <cstdint>
+
+#include "core/backend/cpu_weight.h"
+
+namespace ql::backend::cpu {
+
+// Writes rows [first, first + count) of w as fp32, row-major [count, w.cols()].
+void decode_rows(const CpuWeight& w, int64_t first, int64_t count, float* out);
+
+// The same rows as fp32: F32 weights are read in place (no copy), other
+// formats are decoded into `scratch` (room for count * w.cols() floats).
+const float* rows_as_f32(const CpuWeight& w, int64_t first, int64_t count, float* scratch);
+
+}  // namespace ql::backend::cpu

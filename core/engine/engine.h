@@ -1,0 +1,76 @@
+#pragma once
+// The Engine: the one entry point for the CLI and the GUI (DESIGN.md,
+// "Threads"). It loads a model folder, turns requests (a conversation or
+// token ids, images, sampling settings) into tokens streamed through a
+// callback, and keeps the KV cache between requests so that a multi-turn chat
+// only runs each new turn.
+//
+// Threading: load / unload / prepare / generate / reset_cache run on one
+// engine thread (calls from several threads are serialised, never
+// overlapped). stop(), metrics() and info() may be called from any thread;
+// stop() is also safe in a signal handler. No exception leaves the engine.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/common/result.h"
+#include "core/engine/generation_result.h"
+#include "core/engine/loaded_model.h"
+#include "core/engine/metrics.h"
+#include "core/engine/prompt_builder.h"
+#include "core/engine/request.h"
+#include "core/model/qwen3vl_model.h"
+
+namespace ql::engine {
+
+class Engine {
+ public:
+  // `decoder` reads image files given by path (core cannot: no Qt); without
+  // one, only already-decoded images work.
+  explicit Engine(ImageDecoder decoder = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Loads a model folder. Progress is reported on the calling thread; stop()
+  // cancels, and a cancelled or failed load keeps the model loaded before.
+  Status load(const std::string& model_dir, const LoadOptions& options = {},
+              const model::LoadProgress& progress = {});
+  void unload();
+  std::optional<ModelInfo> info() const;  // nullopt: nothing loaded
+
+  // The prompt a request would run (ids, preprocessed images), without running it.
+  Result<PreparedPrompt> prepare(const Prompt& prompt);
+
+  // Runs a request. Stopping (stop()) is not an error: the result says kStopped
+  // and holds what was generated so far. Errors leave the engine usable.
+  Result<GenerationResult> generate(const GenerationRequest& request, const TokenCallback& on_token = {});
+
+  // The next request runs its whole prompt (e.g. a new conversation).
+  void reset_cache();
+
+  // Ends the running load or generation: generation stops between decode
+  // steps (or between layers while prefilling). A stop() with nothing running
+  // has no effect on later calls.
+  void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+
+  Metrics metrics() const { return metrics_.snapshot(); }
+
+  // True for the error of a cancelled load.
+  static bool is_cancelled(const Error& e) { return e.message == model::kCancelledMessage; }
+
+ private:
+  PromptContext prompt_context() const;
+
+  ImageDecoder decoder_;
+  std::atomic<bool> stop_{false};
+  static_assert(std::atomic<bool>::is_always_lock_free, "stop() must be async-signal-safe");
+  std::mutex run_mutex_;            // one operation at a time
+  mutable std::mutex state_mutex_;  // guards the loaded_ pointer for info()
+  std::unique_ptr<LoadedModel> loaded_;
+  MetricsRecorder metrics_;
+};
+
+}  // namespace ql::engine

@@ -1,0 +1,64 @@
+#pragma once
+// Everything the engine holds for one model folder, and loading it. Members
+// are declared in dependency order so they are destroyed in reverse: the KV
+// cache and the model before the backend that owns their memory, the backend
+// before the mmapped checkpoint its weights may point into.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/backend/backend.h"
+#include "core/common/result.h"
+#include "core/model/checkpoint.h"
+#include "core/model/generation_config.h"
+#include "core/model/model_config.h"
+#include "core/model/qwen3vl_model.h"
+#include "core/text/tokenizer.h"
+#include "core/vision/preprocess_config.h"
+
+namespace ql::engine {
+
+// Makes the backend a model runs on (the CUDA backend registers one later).
+using BackendFactory = std::function<Result<std::unique_ptr<backend::Backend>>(int threads)>;
+
+struct LoadOptions {
+  int threads = 0;             // CPU backend threads; 0 = every core
+  int64_t context_tokens = 0;  // KV cache size; 0 = kDefaultContextTokens (capped by the config)
+  BackendFactory make_backend; // empty: the CPU reference backend
+};
+
+// A description of the loaded model, safe to copy to other threads.
+struct ModelInfo {
+  std::string dir;
+  model::ModelConfig config;
+  model::GenerationConfig generation;
+  vision::PreprocessConfig preprocess;
+  std::string backend_name;
+  int64_t context_tokens = 0;
+  bool has_tokenizer = false;
+  std::string tokenizer_note;  // its path, or why there is none
+  size_t weight_bytes = 0;
+};
+
+struct LoadedModel {
+  ModelInfo info;
+  std::optional<text::Tokenizer> tokenizer;
+  std::unique_ptr<model::Checkpoint> checkpoint;
+  std::unique_ptr<backend::Backend> backend;
+  std::unique_ptr<model::Qwen3VLModel> model;
+  std::unique_ptr<model::KvCache> cache;
+  std::vector<uint64_t> cached_image_keys;  // image_fingerprint of each image in `cache`, in order
+};
+
+// Reads config.json, generation_config.json, preprocessor_config.json, finds
+// the tokenizer, opens and validates the weights, hands them to a new backend
+// and allocates the KV cache. `cancel` is polled between steps and tensors.
+Result<std::unique_ptr<LoadedModel>> load_model_folder(const std::string& dir, const LoadOptions& options,
+                                                       const model::LoadProgress& progress,
+                                                       const std::atomic<bool>* cancel);
+
+}  // namespace ql::engine

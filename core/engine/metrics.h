@@ -1,0 +1,51 @@
+#pragma once
+// Live figures of the current (or last) request, read ~10x/s by the GUI from
+// another thread (DESIGN.md, "One chat turn, as data" step 5).
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+
+namespace ql::engine {
+
+struct Metrics {
+  bool generating = false;
+  int64_t prompt_tokens = 0;      // the whole prompt, image tokens included
+  int64_t prefilled_tokens = 0;   // of those, run now (the rest came from the KV cache)
+  int64_t generated_tokens = 0;
+  double ttft_ms = 0;             // request start -> first token (images, prompt, prefill)
+  double last_token_ms = 0;       // latency of the latest token after the first
+  double mean_token_ms = 0;       // mean latency of the tokens after the first
+  double decode_tokens_per_s = 0; // tokens after the first / time since the first
+  size_t backend_bytes = 0;       // Backend::bytes_in_use (activations, KV cache, owned weights)
+  size_t weight_bytes = 0;        // the model's weights as the checkpoint stores them
+  // As the issue defines it; where a backend owns converted weights they are
+  // in both figures, so this is an upper bound.
+  size_t memory_bytes() const { return backend_bytes + weight_bytes; }
+};
+
+// Records one request's timings as it runs; snapshot() may be called from any thread.
+class MetricsRecorder {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  explicit MetricsRecorder(Clock clock = {});
+
+  void begin();                                           // the request arrived
+  void prompt(int64_t prompt_tokens, int64_t prefilled);  // its size is known
+  void token();                                           // a token was produced
+  void memory(size_t backend_bytes, size_t weight_bytes);
+  void end();                                             // done (any reason)
+  Metrics snapshot() const;
+
+ private:
+  std::chrono::steady_clock::time_point now() const;
+  static double ms(std::chrono::steady_clock::duration d);
+
+  Clock clock_;
+  mutable std::mutex mutex_;
+  Metrics m_;
+  std::chrono::steady_clock::time_point start_, first_token_, last_token_;
+};
+
+}  // namespace ql::engine

@@ -1,0 +1,45 @@
+#include "core/model/model_inspection.h"
+
+#include "core/model/assign_or_return.h"
+#include "core/model/checkpoint.h"
+
+namespace ql::model {
+
+Result<ModelInspection> inspect_model_folder(const std::string& dir) {
+  ModelInspection m;
+  m.dir = dir;
+  m.validation.dir = dir;
+  QL_ASSIGN_OR_RETURN(m.config, load_model_config(dir));
+  m.schema = build_tensor_schema(m.config);
+  m.parameters = count_parameters(m.schema);
+
+  auto gen = load_generation_config(dir);
+  if (gen.ok()) {
+    m.generation = std::move(gen).value();
+  } else {
+    m.validation.problems.push_back(gen.message());
+    ++m.validation.unreadable;
+  }
+
+  if (!Checkpoint::has_weights(dir)) {
+    m.weights = WeightsState::kNone;
+  } else if (auto ckpt = Checkpoint::open(dir); !ckpt.ok()) {
+    m.weights = WeightsState::kInvalid;
+    m.internal_failure = ckpt.error().kind == ErrorKind::kInternal;
+    m.validation.problems.push_back(ckpt.message());
+    ++m.validation.unreadable;
+  } else {
+    const ValidationReport earlier = std::move(m.validation);  // generation_config.json problems
+    m.validation = validate_checkpoint(*ckpt, m.schema, m.config.dtype);
+    m.weights = m.validation.ok() ? WeightsState::kValid : WeightsState::kInvalid;
+    m.validation.problems.insert(m.validation.problems.begin(), earlier.problems.begin(), earlier.problems.end());
+    m.validation.unreadable += earlier.unreadable;
+    m.parameters = count_parameters(*ckpt, m.schema);
+    m.counts_from_checkpoint = true;
+    m.contents = describe_contents(*ckpt);
+  }
+  m.text_parameters_per_token = text_parameters_per_token(m.config.text, m.parameters);
+  return m;
+}
+
+}  // namespace ql::model

@@ -1,0 +1,138 @@
+#include "core/model/vision_tower.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/model/qwen3vl_model.h"
+#include "core/model/rotary.h"
+#include "core/model/vision_pos_embed.h"
+
+namespace ql::model {
+namespace {
+
+using backend::TensorPtr;
+
+constexpr float kVisionNormEps = 1e-6f;  // hard-coded in transformers (MODEL.md §1.3)
+
+bool cancelled(const std::atomic<bool>* c) { return c && c->load(std::memory_order_relaxed); }
+
+TensorPtr linear(backend::Backend& be, const TensorPtr& x, const LinearWeights& lw) {
+  auto out = be.new_tensor(backend::DType::kF32, x->rows(), lw.w->rows());
+  be.linear(*x, *lw.w, lw.b.get(), *out);
+  return out;
+}
+
+// LayerNorm -> fc1 -> exact GELU -> fc2 over merge groups of 4 patches. The
+// final merger normalises each patch before grouping, the DeepStack mergers
+// normalise the grouped row (use_postshuffle_norm).
+TensorPtr run_merger(backend::Backend& be, const TensorPtr& x, const MergerWeights& m, int64_t group,
+                     bool norm_after_grouping) {
+  const int64_t tokens = x->rows() / group;
+  const int64_t width = x->cols() * group;
+  TensorPtr grouped;
+  if (norm_after_grouping) {
+    auto xv = be.view(x, 0, tokens, width);
+    grouped = be.new_tensor(backend::DType::kF32, tokens, width);
+    be.layer_norm(*xv, *m.norm_w, *m.norm_b, kVisionNormEps, *grouped);
+  } else {
+    auto normed = be.new_tensor(backend::DType::kF32, x->rows(), x->cols());
+    be.layer_norm(*x, *m.norm_w, *m.norm_b, kVisionNormEps, *normed);
+    grouped = be.view(normed, 0, tokens, width);
+  }
+  auto h = linear(be, grouped, m.fc1);
+  auto g = be.new_tensor(backend::DType::kF32, h->rows(), h->cols());
+  be.gelu(*h, backend::GeluKind::kErf, *g);
+  return linear(be, g, m.fc2);
+}
+
+}  // namespace
+
+Result<VisionOutput> run_vision_tower(backend::Backend& be, const ModelWeights& w, const VisionConfig& vc,
+                                      std::span<const vision::PreprocessedImage> images,
+                                      const std::atomic<bool>* cancel) {
+  const int64_t patch_dim = w.patch_embed.w->cols();
+  const int64_t merge = vc.spatial_merge_size;
+  std::vector<ImageGrid> grids;
+  int64_t patches = 0;
+  for (size_t i = 0; i < images.size(); ++i) {
+    const auto& im = images[i];
+    if (im.patch_dim != patch_dim) {
+      return err("image {}: patches of {} values, the vision tower takes {}", i, im.patch_dim, patch_dim);
+    }
+    if (im.merge_size != merge || im.grid_h % merge || im.grid_w % merge) {
+      return err("image {}: grid {}x{} does not fit merge size {}", i, im.grid_h, im.grid_w, merge);
+    }
+    grids.push_back({im.grid_t, im.grid_h, im.grid_w});
+    patches += im.num_patches();
+  }
+  const int64_t d = vc.hidden_size;
+  const int64_t heads = vc.num_heads;
+  const int64_t hd = vc.head_dim();
+
+  // Patch embedding (a Conv3d whose stride equals its kernel is a linear map).
+  auto px = be.new_tensor(backend::DType::kF32, patches, patch_dim);
+  int64_t row = 0;
+  for (const auto& im : images) {
+    auto part = be.view(px, row, im.num_patches(), patch_dim);
+    be.write(*part, im.pixel_values.data(), im.pixel_values.size() * sizeof(float));
+    row += im.num_patches();
+  }
+  auto x = linear(be, px, w.patch_embed);
+
+  const int64_t side = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(vc.num_position_embeddings))));
+  const auto taps = vision_pos_embed_taps(grids, merge, side);
+  auto tap_idx = be.new_tensor(backend::DType::kI32, patches, 4);
+  auto tap_w = be.new_tensor(backend::DType::kF32, patches, 4);
+  be.write(*tap_idx, taps.indices.data(), taps.indices.size() * sizeof(int32_t));
+  be.write(*tap_w, taps.weights.data(), taps.weights.size() * sizeof(float));
+  be.add_weighted_rows(*w.pos_embed, *tap_idx, *tap_w, *x);
+
+  const auto rot = vision_rotary(grids, merge, hd, vc.rope_theta);
+  auto cos = be.new_tensor(backend::DType::kF32, patches, hd);
+  auto sin = be.new_tensor(backend::DType::kF32, patches, hd);
+  be.write(*cos, rot.cos.data(), rot.cos.size() * sizeof(float));
+  be.write(*sin, rot.sin.data(), rot.sin.size() * sizeof(float));
+
+  backend::AttentionSpec spec;
+  spec.num_heads = spec.num_kv_heads = static_cast<int>(heads);
+  spec.head_dim = static_cast<int>(hd);
+  spec.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  spec.causal = false;
+  spec.segments.push_back(0);
+  for (const auto& g : grids)
+    for (int64_t f = 0; f < g.t; ++f) spec.segments.push_back(spec.segments.back() + g.h * g.w);
+
+  VisionOutput out;
+  auto y = be.new_tensor(backend::DType::kF32, patches, d);
+  auto attn = be.new_tensor(backend::DType::kF32, patches, d);
+  for (size_t b = 0; b < w.blocks.size(); ++b) {
+    if (cancelled(cancel)) return err("{}", kCancelledMessage);
+    const auto& bw = w.blocks[b];
+    be.layer_norm(*x, *bw.norm1_w, *bw.norm1_b, kVisionNormEps, *y);
+    auto q = linear(be, y, bw.q);
+    auto k = linear(be, y, bw.k);
+    auto v = linear(be, y, bw.v);
+    be.rope(*q, *cos, *sin, static_cast<int>(hd));
+    be.rope(*k, *cos, *sin, static_cast<int>(hd));
+    be.attention(*q, *k, *v, spec, *attn);
+    auto proj = linear(be, attn, bw.proj);
+    be.add(*x, *proj, *x);
+    be.layer_norm(*x, *bw.norm2_w, *bw.norm2_b, kVisionNormEps, *y);
+    auto h = linear(be, y, bw.fc1);
+    auto g = be.new_tensor(backend::DType::kF32, h->rows(), h->cols());
+    be.gelu(*h, backend::GeluKind::kTanh, *g);
+    auto mlp = linear(be, g, bw.fc2);
+    be.add(*x, *mlp, *x);
+    const auto& ds = vc.deepstack_visual_indexes;
+    auto it = std::find(ds.begin(), ds.end(), static_cast<int64_t>(b));
+    if (it != ds.end()) {
+      const size_t k_ds = static_cast<size_t>(it - ds.begin());
+      out.deepstack.resize(ds.size());
+      out.deepstack[k_ds] = run_merger(be, x, w.deepstack[k_ds], merge * merge, true);
+    }
+  }
+  out.merged = run_merger(be, x, w.merger, merge * merge, false);
+  return out;
+}
+
+}  // namespace ql::model
