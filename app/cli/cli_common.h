@@ -32,4 +32,5 @@ void add_tokenize_commands(CLI::App& app, int& exit_code);
 void add_preprocess_command(CLI::App& app, int& exit_code);
 void add_generate_command(CLI::App& app, int& exit_code);
 void add_chat_command(CLI::App& app, int& exit_code);
+void add_plan_command(CLI::App& app, int& exit_code);
 }  // namespace ql::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   ql::cli::add_preprocess_command(app, exit_code);
   ql::cli::add_generate_command(app, exit_code);
   ql::cli::add_chat_command(app, exit_code);
+  ql::cli::add_plan_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

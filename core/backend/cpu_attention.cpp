@@ -1,9 +1,15 @@
 // attention(): softmax(q . k^T * scale + mask) . v per query head, with GQA,
 // a causal mask at an offset or block segments (MODEL.md §6.4, §9.3). The
 // softmax is fp32 and subtracts the row maximum before exp.
+//
+// Work is split into (head, block of query rows) tasks. A block's scores are
+// one sgemm over the union of its rows' visible keys; keys a row may not see
+// get probability 0; then one more sgemm multiplies by v.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include <cblas.h>
 
 #include "core/backend/cpu_check.h"
 #include "core/backend/cpu_ops.h"
@@ -13,6 +19,8 @@
 namespace ql::backend::cpu {
 
 namespace {
+
+constexpr int64_t kRowsPerBlock = 32;
 
 struct KeyRange {
   int64_t begin, end;
@@ -35,6 +43,22 @@ KeyRange visible_keys(const AttentionSpec& spec, int64_t row, int64_t keys) {
   // The segment holding `row`: the last start <= row.
   const auto it = std::upper_bound(spec.segments.begin(), spec.segments.end(), row);
   return {*(it - 1), *it};
+}
+
+// scores [rows, n] (row-major) -> probabilities, each row over its own
+// visible keys [range.begin - first, range.end - first); 0 elsewhere.
+void softmax_rows(float* scores, int64_t rows, int64_t n, int64_t first, const KeyRange* ranges) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* s = scores + r * n;
+    const int64_t lo = ranges[r].begin - first, hi = ranges[r].end - first;
+    float max_score = -std::numeric_limits<float>::infinity();
+    for (int64_t j = lo; j < hi; ++j) max_score = std::max(max_score, s[j]);
+    float sum = 0;
+    for (int64_t j = lo; j < hi; ++j) sum += s[j] = std::exp(s[j] - max_score);
+    for (int64_t j = 0; j < lo; ++j) s[j] = 0.0f;
+    for (int64_t j = lo; j < hi; ++j) s[j] /= sum;
+    for (int64_t j = hi; j < n; ++j) s[j] = 0.0f;
+  }
 }
 
 }  // namespace
@@ -61,38 +85,38 @@ void attention(ThreadPool& pool, const Tensor& q_, const Tensor& k_, const Tenso
   } else if (!spec.segments.empty()) {
     check_segments(spec, queries, keys);
   }
-  const int64_t group = heads / kv_heads;
-  const int64_t q_stride = q.cols(), kv_stride = k.cols();
+  const int64_t group = heads / kv_heads;  // GQA: query head h reads kv head h / group
+  const auto q_stride = static_cast<blasint>(q.cols()), kv_stride = static_cast<blasint>(k.cols());
+  const int64_t blocks = (queries + kRowsPerBlock - 1) / kRowsPerBlock;
 
-  // One item per (query row, head); each writes its own head slice of out.
-  const double cost = 2.0 * static_cast<double>(hd) * static_cast<double>(spec.causal ? spec.q_offset + queries : keys);
-  parallel_for(pool, queries * heads, cost, [&](int64_t i0, int64_t i1) {
-    float* scores = thread_scratch(Scratch::kScores, static_cast<size_t>(keys));
-    for (int64_t item = i0; item < i1; ++item) {
-      const int64_t row = item / heads, h = item % heads, kvh = h / group;
-      const float* qh = q.f32() + row * q_stride + h * hd;
-      const KeyRange range = visible_keys(spec, row, keys);
-      float max_score = -std::numeric_limits<float>::infinity();
-      for (int64_t j = range.begin; j < range.end; ++j) {
-        const float* kj = k.f32() + j * kv_stride + kvh * hd;
-        float dot = 0;
-        for (int64_t d = 0; d < hd; ++d) dot += qh[d] * kj[d];
-        scores[j] = dot * spec.scale;
-        max_score = std::max(max_score, scores[j]);
-      }
-      float sum = 0;
-      for (int64_t j = range.begin; j < range.end; ++j) {
-        scores[j] = std::exp(scores[j] - max_score);
-        sum += scores[j];
-      }
-      float* o = out.f32() + row * q_stride + h * hd;
-      std::fill(o, o + hd, 0.0f);
-      for (int64_t j = range.begin; j < range.end; ++j) {
-        const float p = scores[j] / sum;
-        const float* vj = v.f32() + j * kv_stride + kvh * hd;
-        for (int64_t d = 0; d < hd; ++d) o[d] += p * vj[d];
-      }
+  pool.run(heads * blocks, [&](int64_t task) {
+    const int64_t h = task % heads, kvh = h / group;
+    const int64_t r0 = (task / heads) * kRowsPerBlock, r1 = std::min(queries, r0 + kRowsPerBlock);
+    const int64_t rows = r1 - r0;
+    KeyRange ranges[kRowsPerBlock];
+    KeyRange span{keys, 0};  // union of the rows' ranges
+    for (int64_t r = 0; r < rows; ++r) {
+      ranges[r] = visible_keys(spec, r0 + r, keys);
+      span.begin = std::min(span.begin, ranges[r].begin);
+      span.end = std::max(span.end, ranges[r].end);
     }
+    const int64_t n = span.end - span.begin;
+    float* scores = thread_scratch(Scratch::kScores, static_cast<size_t>(rows * n));
+    const float* qb = q.row(r0) + h * hd;
+    const float* kb = k.row(span.begin) + kvh * hd;
+    const float* vb = v.row(span.begin) + kvh * hd;
+    float* ob = out.row(r0) + h * hd;
+    // Zeroed first: BLAS may scale old contents by beta = 0, and 0 * NaN is NaN.
+    std::fill(scores, scores + rows * n, 0.0f);
+    for (int64_t r = 0; r < rows; ++r) std::fill_n(ob + r * q_stride, hd, 0.0f);
+    // scores = scale * q_h . k_kvh^T, over keys the block can see at all.
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(n),
+                static_cast<blasint>(hd), spec.scale, qb, q_stride, kb, kv_stride, 0.0f, scores,
+                static_cast<blasint>(n));
+    softmax_rows(scores, rows, n, span.begin, ranges);
+    // out_h = p . v_kvh
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(hd),
+                static_cast<blasint>(n), 1.0f, scores, static_cast<blasint>(n), vb, kv_stride, 0.0f, ob, q_stride);
   });
 }
 

@@ -1,4 +1,5 @@
 // linear(): out = x . W^T (+ bias), fp32, from a weight of any format.
+// out must not alias x (every output row reads all of its input row).
 #include <vector>
 
 #include "core/backend/cpu_check.h"

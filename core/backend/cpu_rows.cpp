@@ -52,7 +52,7 @@ void add_weighted_rows(const Weight& table_, const Tensor& indices_, const Tenso
                  shape_of(table));
   const int64_t cols = out.cols(), taps = indices.cols();
   float* row = thread_scratch(Scratch::kRow, static_cast<size_t>(cols));
-  float* sum = thread_scratch(Scratch::kWeightBlock, static_cast<size_t>(cols));
+  float* sum = thread_scratch(Scratch::kRowSum, static_cast<size_t>(cols));
   for (int64_t i = 0; i < out.rows(); ++i) {
     // The weighted sum first, then one add (MODEL.md §6.2: pos is summed, then x + pos).
     std::fill(sum, sum + cols, 0.0f);

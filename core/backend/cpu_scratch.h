@@ -9,7 +9,8 @@ namespace ql::backend::cpu {
 
 enum class Scratch {
   kWeightBlock,  // multiply_weight_rows: decoded weight rows
-  kRow,          // one decoded weight row (embed, add_weighted_rows)
+  kRow,          // add_weighted_rows: one decoded table row
+  kRowSum,       // add_weighted_rows: the weighted sum of a row's taps
   kScores,       // attention: one query's scores
   kExpertInput,  // moe: the gathered tokens of one expert
   kExpertGate,   // moe: gate, then silu(gate) * up

@@ -1,6 +1,5 @@
 #include "core/backend/cpu_weight_decode.h"
 
-#include <array>
 #include <cstring>
 #include <vector>
 

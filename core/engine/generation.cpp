@@ -63,57 +63,22 @@ const char* stop_reason_name(StopReason r) {
   return "?";
 }
 
-Result<GenerationResult> run_generation(LoadedModel& m, PreparedPrompt prompt, const GenerationRequest& request,
-                                        const TokenCallback& on_token, const std::atomic<bool>& stop,
-                                        MetricsRecorder& metrics) {
-  const int64_t prompt_len = static_cast<int64_t>(prompt.ids.size());
-  if (request.max_new_tokens < 0) {
-    return err("max new tokens {} is invalid (expected >= 0)", request.max_new_tokens);
-  }
-  auto rows = resolve_logit_rows(request.logit_rows, prompt_len);
-  if (!rows) return rows.error();
-  auto sampling = resolve_sampling(request.sampling, m.info.generation);
-  if (!sampling) return sampling.error();
+namespace {
 
-  GenerationResult r;
-  r.seed = sampling->seed;
-  r.stop_reason = StopReason::kMaxTokens;
-  // Rows inside a reused prefix would not be computed again: a request for
-  // logits runs its whole prompt.
-  const int64_t keep = keep_reusable_prefix(m, prompt, rows->empty());
-  const size_t images_kept = m.cache->grids().size();
-  r.reused_tokens = keep;
-  metrics.prompt(prompt_len, prompt_len - keep);
-
-  const model::Qwen3VLModel& model = *m.model;
+// Samples from `forward`'s last row, streams the token, decodes it, and so on
+// until a stop condition; fills r.generated_ids, r.text and r.stop_reason.
+Status decode_loop(LoadedModel& m, model::ForwardResult forward, const GenerationRequest& request,
+                   const ResolvedSampling& sampling, const TokenCallback& on_token, const std::atomic<bool>& stop,
+                   MetricsRecorder& metrics, GenerationResult& r) {
   backend::Backend& be = *m.backend;
-  auto forward = model.prefill(*m.cache, std::span<const int32_t>(prompt.ids).subspan(keep),
-                               std::span<const vision::PreprocessedImage>(prompt.images).subspan(images_kept), *rows,
-                               &stop);
-  r.prompt_ids = std::move(prompt.ids);
-  if (!forward) {
-    if (!stopped(stop)) return forward.error();
-    r.stop_reason = StopReason::kStopped;  // cancelled while prefilling: the cache is as it was
-    return r;
-  }
-  m.cached_image_keys.insert(m.cached_image_keys.end(), prompt.image_keys.begin() + images_kept,
-                             prompt.image_keys.end());
-  r.prompt_positions = forward->positions;
-  for (size_t i = 0; i < forward->rows.size(); ++i) {
-    const int64_t row = forward->rows[i];
-    if (std::binary_search(rows->begin(), rows->end(), row)) r.logits[row] = read_row(be, forward->logits, i);
-  }
-  if (request.max_new_tokens == 0) return r;
-
   std::optional<text::StreamDetokenizer> detok;
   if (m.tokenizer) detok.emplace(*m.tokenizer, /*skip_special=*/true);
   const auto& eos = m.info.generation.eos_token_ids;
-  TokenSampler sampler(*sampling);
-  // The sampling row is always the last one a forward returns.
-  int64_t row = static_cast<int64_t>(forward->rows.size()) - 1;
-  backend::TensorPtr logits = forward->logits;
+  TokenSampler sampler(sampling);
   while (true) {
-    const int32_t token = sampler.pick(be, *be.view(logits, row, 1, logits->cols()), m.cache->tokens());
+    // The sampling row is always the last one a forward returns.
+    const auto row = be.view(forward.logits, static_cast<int64_t>(forward.rows.size()) - 1, 1, forward.logits->cols());
+    const int32_t token = sampler.pick(be, *row, m.cache->tokens());
     r.generated_ids.push_back(token);
     metrics.token();
     metrics.memory(be.bytes_in_use(), m.info.weight_bytes);  // live figures while the GUI polls
@@ -134,15 +99,62 @@ Result<GenerationResult> run_generation(LoadedModel& m, PreparedPrompt prompt, c
       r.stop_reason = StopReason::kContextFull;
       break;
     }
-    auto next = model.decode(*m.cache, token);
+    auto next = m.model->decode(*m.cache, token);
     if (!next) return next.error();
-    logits = next->logits;
-    row = static_cast<int64_t>(next->rows.size()) - 1;
+    forward = std::move(next).value();
   }
   if (detok) {
     std::string rest = detok->flush();
     if (!rest.empty()) QL_TRY(emit(on_token, kFlushTokenId, std::move(rest), r));
   }
+  return {};
+}
+
+}  // namespace
+
+Result<GenerationResult> run_generation(LoadedModel& m, PreparedPrompt prompt, const GenerationRequest& request,
+                                        const TokenCallback& on_token, const std::atomic<bool>& stop,
+                                        MetricsRecorder& metrics) {
+  const int64_t prompt_len = static_cast<int64_t>(prompt.ids.size());
+  if (request.max_new_tokens < 0) {
+    return err("max new tokens {} is invalid (expected >= 0)", request.max_new_tokens);
+  }
+  auto rows = resolve_logit_rows(request.logit_rows, prompt_len);
+  if (!rows) return rows.error();
+  auto sampling = resolve_sampling(request.sampling, m.info.generation);
+  if (!sampling) return sampling.error();
+
+  GenerationResult r;
+  r.seed = sampling->seed;
+  // Rows inside a reused prefix would not be computed again: a request for
+  // logits runs its whole prompt.
+  const int64_t keep = keep_reusable_prefix(m, prompt, rows->empty());
+  const size_t images_kept = m.cache->grids().size();
+  r.reused_tokens = keep;
+  metrics.prompt(prompt_len, prompt_len - keep);
+
+  auto forward = m.model->prefill(*m.cache, std::span<const int32_t>(prompt.ids).subspan(keep),
+                                  std::span<const vision::PreprocessedImage>(prompt.images).subspan(images_kept),
+                                  *rows, &stop);
+  r.prompt_ids = std::move(prompt.ids);
+  if (!forward) {
+    if (!stopped(stop)) return forward.error();
+    r.stop_reason = StopReason::kStopped;  // cancelled while prefilling: the cache is as it was
+    return r;
+  }
+  m.cached_image_keys.insert(m.cached_image_keys.end(), prompt.image_keys.begin() + images_kept,
+                             prompt.image_keys.end());
+  r.prompt_positions = forward->positions;
+  for (size_t i = 0; i < forward->rows.size(); ++i) {
+    const int64_t row = forward->rows[i];
+    if (std::binary_search(rows->begin(), rows->end(), row)) r.logits[row] = read_row(*m.backend, forward->logits, i);
+  }
+  metrics.memory(m.backend->bytes_in_use(), m.info.weight_bytes);
+  if (request.max_new_tokens == 0) {
+    r.stop_reason = StopReason::kMaxTokens;
+    return r;
+  }
+  QL_TRY(decode_loop(m, std::move(forward).value(), request, *sampling, on_token, stop, metrics, r));
   return r;
 }
 

@@ -45,6 +45,30 @@ TensorPtr run_merger(backend::Backend& be, const TensorPtr& x, const MergerWeigh
   return linear(be, g, m.fc2);
 }
 
+// Full attention within each image frame, run in chunks of query rows so that
+// a stop request is seen within a few milliseconds even for images of
+// thousands of patches (one frame's attention alone can take 100 ms on a CPU).
+Status frame_attention(backend::Backend& be, const TensorPtr& q, const TensorPtr& k, const TensorPtr& v,
+                       const std::vector<int64_t>& frame_starts, const backend::AttentionSpec& base,
+                       const TensorPtr& out, const std::atomic<bool>* cancel) {
+  constexpr int64_t kScoresPerChunk = int64_t{1} << 21;
+  const int64_t cols = q->cols(), kv_cols = k->cols();
+  for (size_t f = 0; f + 1 < frame_starts.size(); ++f) {
+    const int64_t s0 = frame_starts[f], len = frame_starts[f + 1] - s0;
+    const auto kf = be.view(k, s0, len, kv_cols);
+    const auto vf = be.view(v, s0, len, kv_cols);
+    const int64_t chunk = std::max<int64_t>(1, kScoresPerChunk / std::max<int64_t>(len, 1));
+    for (int64_t r = 0; r < len; r += chunk) {
+      if (cancelled(cancel)) return err("{}", kCancelledMessage);
+      const int64_t rows = std::min(chunk, len - r);
+      const auto qc = be.view(q, s0 + r, rows, cols);
+      const auto oc = be.view(out, s0 + r, rows, cols);
+      be.attention(*qc, *kf, *vf, base, *oc);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<VisionOutput> run_vision_tower(backend::Backend& be, const ModelWeights& w, const VisionConfig& vc,
@@ -93,14 +117,15 @@ Result<VisionOutput> run_vision_tower(backend::Backend& be, const ModelWeights& 
   be.write(*cos, rot.cos.data(), rot.cos.size() * sizeof(float));
   be.write(*sin, rot.sin.data(), rot.sin.size() * sizeof(float));
 
+  // Images never attend to each other: one attention segment per frame.
   backend::AttentionSpec spec;
   spec.num_heads = spec.num_kv_heads = static_cast<int>(heads);
   spec.head_dim = static_cast<int>(hd);
   spec.scale = 1.0f / std::sqrt(static_cast<float>(hd));
   spec.causal = false;
-  spec.segments.push_back(0);
+  std::vector<int64_t> frame_starts{0};
   for (const auto& g : grids)
-    for (int64_t f = 0; f < g.t; ++f) spec.segments.push_back(spec.segments.back() + g.h * g.w);
+    for (int64_t f = 0; f < g.t; ++f) frame_starts.push_back(frame_starts.back() + g.h * g.w);
 
   VisionOutput out;
   auto y = be.new_tensor(backend::DType::kF32, patches, d);
@@ -114,7 +139,7 @@ Result<VisionOutput> run_vision_tower(backend::Backend& be, const ModelWeights& 
     auto v = linear(be, y, bw.v);
     be.rope(*q, *cos, *sin, static_cast<int>(hd));
     be.rope(*k, *cos, *sin, static_cast<int>(hd));
-    be.attention(*q, *k, *v, spec, *attn);
+    QL_TRY(frame_attention(be, q, k, v, frame_starts, spec, attn, cancel));
     auto proj = linear(be, attn, bw.proj);
     be.add(*x, *proj, *x);
     be.layer_norm(*x, *bw.norm2_w, *bw.norm2_b, kVisionNormEps, *y);

@@ -12,7 +12,9 @@ namespace ql::text {
 namespace {
 
 // Rust regex's \w, as Hugging Face uses it for single_word: letters, marks,
-// decimal digits, connector punctuation (and letter numbers).
+// decimal digits, connector punctuation, letter numbers, joiners. (The few
+// Other_Alphabetic symbols such as circled letters are not counted: utf8proc
+// has no Alphabetic property.)
 bool is_word_char(char32_t c) {
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
     case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:

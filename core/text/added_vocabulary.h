@@ -6,6 +6,7 @@
 // rstrip swallow neighbouring white space; tokens with normalized=false are
 // found in the raw text, those with normalized=true in the normalized text.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>

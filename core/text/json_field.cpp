@@ -1,5 +1,7 @@
 #include "core/text/json_field.h"
 
+#include <algorithm>
+
 #include "core/text/utf8.h"
 
 namespace ql::text {
@@ -71,6 +73,12 @@ Result<bool> JsonField::bool_or(std::string_view key, bool fallback) const {
   auto member = find(key);
   if (!member) return fallback;
   return member->as_bool();
+}
+
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  std::replace(s.begin(), s.end(), '\r', ' ');
+  return s;
 }
 
 std::string quote_for_message(std::string_view s) {

@@ -49,6 +49,9 @@ class JsonField {
   std::string path_;
 };
 
+// s with line breaks turned into spaces: error messages are one line.
+std::string one_line(std::string s);
+
 // A short printable form of a string for error messages: JSON-quoted (so
 // control characters and newlines are escaped) and cut after 60 bytes.
 std::string quote_for_message(std::string_view s);

@@ -1,6 +1,5 @@
 #include "core/text/tokenizer_json_reader.h"
 
-#include <algorithm>
 #include <optional>
 
 #include "core/text/json_field.h"
@@ -12,12 +11,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string one_line(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  std::replace(s.begin(), s.end(), '\r', ' ');
-  return s;
-}
-
+// SAX handler: builds the DOM for ordinary members; switches to a
+// streaming mode inside root.model.vocab (an object) and root.model.merges
+// (an array), where each entry is checked and appended to the lists.
 class Reader : public json::json_sax_t {
  public:
   Reader(TokenizerJson& out, const std::string& label) : out_(out), label_(label) {}

@@ -1,5 +1,6 @@
 // Tokenizer::load / from_json: tokenizer.json -> Tokenizer::Impl, refusing
 // (with the file and field named) anything that is not a byte-level BPE.
+
 #include <algorithm>
 
 #include "core/common/mapped_file.h"
@@ -10,12 +11,6 @@
 namespace ql::text {
 
 namespace {
-
-std::string one_line(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  std::replace(s.begin(), s.end(), '\r', ' ');
-  return s;
-}
 
 // A component that only accepts one type (or null where allowed).
 Status expect_type(const JsonField& root, std::string_view key, std::string_view wanted, bool null_ok) {

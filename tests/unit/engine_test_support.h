@@ -78,10 +78,20 @@ struct CliRun {
 
 inline CliRun run_cli(const std::vector<std::string>& args, const std::string& stdin_text = "") {
   ScratchDir dir;
-  std::string cmd = shell_quote(QL_CLI_PATH);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  cmd += " < " + shell_quote(dir.write("stdin", stdin_text));
-  cmd += " > " + shell_quote(dir.file("out")) + " 2> " + shell_quote(dir.file("err"));
+  // The demo model has no tokenizer.json: the installed default must be the one found.
+  std::string cmd = "env -u QUANTLENS_TOKENIZER ";
+  cmd += shell_quote(QL_CLI_PATH);
+  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on "literal" + string.
+  for (const auto& a : args) {
+    cmd += ' ';
+    cmd += shell_quote(a);
+  }
+  cmd += " <";
+  cmd += shell_quote(dir.write("stdin", stdin_text));
+  cmd += " >";
+  cmd += shell_quote(dir.file("out"));
+  cmd += " 2>";
+  cmd += shell_quote(dir.file("err"));
   const int status = std::system(cmd.c_str());
   CliRun r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -1,5 +1,6 @@
 // quantlens-cli tokenize / detokenize: output and exit codes (0 ok, 2 bad input).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/unit/test_tokenizer_fixture.h"
+
+namespace {
+// ctest runs each test in its own process, two at a time: every process gets
+// its own scratch names so parallel tests never read each other's output.
+std::string scratch_prefix() { return ::testing::TempDir() + "/pid" + std::to_string(::getpid()); }
+}  // namespace
 
 namespace {
 
@@ -38,8 +45,8 @@ std::string slurp(const std::string& path) {
 }
 
 CliRun run_cli(const std::vector<std::string>& args, const std::string& env = "") {
-  const std::string out_path = ::testing::TempDir() + "/tokcli_out.txt";
-  const std::string err_path = ::testing::TempDir() + "/tokcli_err.txt";
+  const std::string out_path = scratch_prefix() + "_tokcli_out.txt";
+  const std::string err_path = scratch_prefix() + "_tokcli_err.txt";
   // A clean environment for the tokenizer search unless the test sets it.
   std::string cmd = "env ";
   cmd += env.empty() ? "-u QUANTLENS_TOKENIZER" : env;
@@ -114,7 +121,7 @@ TEST(TokenizerCli, MissingArgumentsExitTwo) {
 
 TEST(TokenizerCli, ModelFolderTokenizerIsUsed) {
   // A tiny tokenizer (byte b = id b) in a model folder replaces the default.
-  const std::string dir = ::testing::TempDir() + "/tokcli_model";
+  const std::string dir = scratch_prefix() + "_tokcli_model";
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/tokenizer.json") << ql::text::testing::tiny_tokenizer().dump();
   const CliRun r = run_cli({"tokenize", "--model", dir, "hi"});
@@ -130,7 +137,7 @@ TEST(TokenizerCli, ModelFolderTokenizerIsUsed) {
 }
 
 TEST(TokenizerCli, BrokenTokenizerFileIsNamed) {
-  const std::string dir = ::testing::TempDir() + "/tokcli_broken";
+  const std::string dir = scratch_prefix() + "_tokcli_broken";
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/tokenizer.json") << "{\"model\": {\"type\": \"Unigram\"}}";
   const CliRun r = run_cli({"tokenize", "--model", dir, "hi"});
@@ -140,7 +147,7 @@ TEST(TokenizerCli, BrokenTokenizerFileIsNamed) {
 }
 
 TEST(TokenizerCli, EnvironmentVariableIsHonoured) {
-  const std::string path = ::testing::TempDir() + "/tokcli_env_tokenizer.json";
+  const std::string path = scratch_prefix() + "_tokcli_env_tokenizer.json";
   std::ofstream(path) << ql::text::testing::tiny_tokenizer().dump();
   const CliRun r = run_cli({"tokenize", "A"}, "QUANTLENS_TOKENIZER=" + shell_quote(path));
   EXPECT_EQ(r.exit_code, 0) << r.err;

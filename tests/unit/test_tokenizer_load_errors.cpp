@@ -1,6 +1,7 @@
 // Every kind of bad tokenizer.json is refused with one line naming the file,
 // the field and, where there is one, the offending value.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -247,16 +248,16 @@ TEST(TokenizerLoadErrors, TheTinyTokenizerItselfLoads) {
 }
 
 TEST(TokenizerLoadErrors, FilesThatCannotBeRead) {
-  const std::string missing = ::testing::TempDir() + "/no_such_tokenizer.json";
+  const std::string missing = ::testing::TempDir() + "/pid" + std::to_string(::getpid()) + "_no_such_tokenizer.json";
   auto t = Tokenizer::load(missing);
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.message().rfind(missing + ": ", 0), 0u) << t.message();
-  const std::string folder = ::testing::TempDir() + "/tokenizer_folder";
+  const std::string folder = ::testing::TempDir() + "/pid" + std::to_string(::getpid()) + "_tokenizer_folder";
   std::filesystem::create_directories(folder);
   auto d = Tokenizer::load(folder);
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.message().rfind(folder + ": ", 0), 0u) << d.message();
-  const std::string garbage = ::testing::TempDir() + "/garbage_tokenizer.json";
+  const std::string garbage = ::testing::TempDir() + "/pid" + std::to_string(::getpid()) + "_garbage_tokenizer.json";
   std::ofstream(garbage) << "\x89PNG\r\n";
   auto g = Tokenizer::load(garbage);
   ASSERT_FALSE(g.ok());

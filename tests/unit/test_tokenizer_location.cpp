@@ -1,6 +1,7 @@
 // Where the tokenizer comes from: model folder, then $QUANTLENS_TOKENIZER,
 // then the compiled-in default; errors say where we looked.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -15,7 +16,7 @@ using ql::text::locate_tokenizer;
 using ql::text::TokenizerSearch;
 
 std::string make_dir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/tokloc_" + name;
+  const std::string dir = ::testing::TempDir() + "/pid" + std::to_string(::getpid()) + "_tokloc_" + name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;

@@ -2,7 +2,9 @@
 // against entries read from the file itself (vocab and merges).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -167,6 +169,24 @@ TEST_F(QwenTokenizer, VocabularyAccessors) {
   // MODEL.md §5.3: 151,387 merges; the file's first is ["Ġ", "Ġ"].
   EXPECT_EQ(tok().merge_count(), 151387u);
   EXPECT_EQ(tok().merge(0), (std::pair<std::string_view, std::string_view>{"\xC4\xA0", "\xC4\xA0"}));
+}
+
+TEST_F(QwenTokenizer, EncodesFromSeveralThreadsAtOnce) {
+  // Threads share one tokenizer (and its word cache) while new words keep
+  // arriving; every result must still be right.
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &wrong] {
+      for (int i = 0; i < 300; ++i) {
+        if (tok().encode("<|im_start|>user\nhi<|im_end|>\n") != Ids{151644, 872, 198, 6023, 151645, 198}) ++wrong;
+        const std::string fresh = "word" + std::to_string(t * 1000 + i) + " z" + std::string(i % 7, 'q') + "!";
+        if (tok().decode(tok().encode(fresh)) != fresh) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST_F(QwenTokenizer, CopiesShareStateAndAgree) {
