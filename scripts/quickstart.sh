@@ -14,3 +14,6 @@ echo; echo "== quantlens-cli detokenize"
 "$cli" detokenize 74785 419 6802 11 4486 13
 echo; echo "== quantlens-cli preprocess (demo images)"
 "$cli" preprocess resources/images/*.png
+echo; echo "== quantlens-cli generate: the demo model (tiny, random weights: its answers are noise)"
+"$cli" generate --model resources/demo-model --image resources/images/shapes.png \
+  --prompt "What shapes are in this picture?" --max-new-tokens 24 --temperature 0 --verbose

@@ -5,11 +5,23 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "core/quant/precision_policy.h"
+
 namespace ql::cli {
 
 void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
   cmd->add_option("--model", o.model_dir, "Model folder (config.json, safetensors, generation_config.json)")
       ->required();
+  cmd->add_option("--precision", o.precision,
+                  "Weight precision, quantized while loading: a preset (" + quant::valid_presets_text() +
+                      "), a list key=format (keys " + quant::valid_keys_text() +
+                      "; formats bf16, fp16, int8, nf4), or a preset then overrides: nf4,lm_head=bf16 "
+                      "(default: the checkpoint's dtype, bf16)");
+  cmd->add_option("--vram", o.vram_gib,
+                  "GPU memory budget in GiB: a precision whose memory plan (weights, KV cache, workspace) does "
+                  "not fit is refused before loading; needed by --precision auto, which picks the highest "
+                  "preset that fits")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-new-tokens", o.max_new_tokens, "Most tokens to generate")->capture_default_str();
   o.temperature_opt = cmd->add_option("--temperature", o.temperature,
                                       "Sampling temperature; 0 = greedy (default: generation_config.json)");
@@ -43,6 +55,8 @@ Status load_engine(engine::Engine& engine, const EngineCliOptions& o) {
   engine::LoadOptions lo;
   lo.threads = o.threads;
   lo.context_tokens = o.context;
+  lo.precision = o.precision;
+  lo.memory_budget_gib = o.vram_gib;
   model::LoadProgress progress;
   if (o.verbose) {
     // Loading reports per tensor: print only when the whole percent or the stage changes.
@@ -57,8 +71,10 @@ Status load_engine(engine::Engine& engine, const EngineCliOptions& o) {
   if (o.verbose) std::cerr << "\n";
   if (st.ok() && o.verbose) {
     const auto info = engine.info();
-    std::cerr << fmt::format("model {} on {}, context {} tokens, tokenizer: {}\n", info->dir, info->backend_name,
-                             info->context_tokens, info->tokenizer_note);
+    std::cerr << fmt::format("model {} on {}, precision {}, weights {:.1f} MiB, context {} tokens, tokenizer: {}\n",
+                             info->dir, info->backend_name, info->precision,
+                             static_cast<double>(info->weight_bytes) / (1024.0 * 1024.0), info->context_tokens,
+                             info->tokenizer_note);
   }
   return st;
 }

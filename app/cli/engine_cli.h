@@ -1,7 +1,7 @@
 #pragma once
 // Options shared by the commands that run the model (generate, chat): the
-// model folder, threads, context, sampling and stop settings, and loading the
-// engine with them.
+// model folder, precision and memory budget, threads, context, sampling and
+// stop settings, and loading the engine with them.
 #include <cstdint>
 #include <string>
 
@@ -17,6 +17,8 @@ namespace ql::cli {
 
 struct EngineCliOptions {
   std::string model_dir;
+  std::string precision;  // empty: the checkpoint's dtype
+  double vram_gib = 0;    // 0: no budget
   int threads = 0;
   int64_t context = 0;
   int64_t max_new_tokens = 512;

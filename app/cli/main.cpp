@@ -2,12 +2,16 @@
 // its own cmd_*.cpp and calls the same core API as the GUI.
 #include <CLI/CLI.hpp>
 #include <QCoreApplication>
+#include <spdlog/sinks/stdout_color_sinks.h>  // declares stderr_color_mt too
+#include <spdlog/spdlog.h>
 
 #include "app/cli/cli_common.h"
 
 int main(int argc, char** argv) {
   // Qt's image plugins (JPEG, WebP) are found through the application object.
   QCoreApplication qt_app(argc, argv);
+  // Log lines go to stderr: stdout carries the commands' output (text, JSON).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("quantlens"));
 
   CLI::App app{"QuantLens command line: inspect, tokenize and preprocess for Qwen3-VL-MoE",
                "quantlens-cli"};
@@ -20,6 +24,7 @@ int main(int argc, char** argv) {
   ql::cli::add_generate_command(app, exit_code);
   ql::cli::add_chat_command(app, exit_code);
   ql::cli::add_plan_command(app, exit_code);
+  ql::cli::add_compare_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

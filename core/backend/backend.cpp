@@ -7,6 +7,8 @@ const char* weight_format_name(WeightFormat f) {
     case WeightFormat::kF32: return "F32";
     case WeightFormat::kBF16: return "BF16";
     case WeightFormat::kF16: return "F16";
+    case WeightFormat::kInt8Rowwise: return "INT8";
+    case WeightFormat::kNF4: return "NF4";
   }
   return "unknown";
 }

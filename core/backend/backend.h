@@ -23,13 +23,19 @@
 
 #include "core/common/result.h"
 
+namespace ql::quant {
+class QuantizedWeight;  // core/quant/quantized_weight.h
+}  // namespace ql::quant
+
 namespace ql::backend {
 
 enum class DType { kF32, kI32 };
 
-// How a weight's elements are stored. Quantized formats (issue 5) join here;
-// every op that takes a Weight accepts every format.
-enum class WeightFormat { kF32, kBF16, kF16 };
+// How a weight's elements are stored; every op that takes a Weight accepts
+// every format. kInt8Rowwise is LLM.int8 (one int8 per element, an fp32 scale
+// per row); kNF4 is 4-bit NormalFloat in blocks of 64 with double-quantized
+// scales (core/quant/int8_rowwise.h, nf4.h).
+enum class WeightFormat { kF32, kBF16, kF16, kInt8Rowwise, kNF4 };
 
 const char* weight_format_name(WeightFormat f);
 
@@ -62,7 +68,11 @@ class Weight {
   int64_t cols() const { return cols_; }
   // Bytes this weight occupies in the backend's memory (0 when it is a view of
   // memory the backend does not own, e.g. an mmapped checkpoint on the CPU).
+  // A quantized weight reports its quantized storage.
   virtual size_t owned_bytes() const = 0;
+  // Bytes of this weight's data in its format, owned or borrowed: what the
+  // model's weights cost (0 for a weight_rows view: its parent counts them).
+  virtual size_t stored_bytes() const = 0;
 
  protected:
   Weight(WeightFormat format, int64_t rows, int64_t cols) : format_(format), rows_(rows), cols_(cols) {}
@@ -74,16 +84,23 @@ class Weight {
 };
 using WeightPtr = std::shared_ptr<Weight>;
 
-// Host-side description of weight bytes to hand to a backend (typically a
-// tensor in an mmapped checkpoint, which outlives the model). `transposed`
-// means the bytes are stored [cols, rows] row-major (the published fused expert
-// layout) and the backend must present them as [rows, cols].
+// Host-side description of a weight to hand to a backend, in one of two forms:
+// - `data`: F32, BF16 or F16 elements, typically a tensor in an mmapped
+//   checkpoint (which outlives the model). `transposed` means the bytes are
+//   stored [cols, rows] row-major (the published fused expert layout) and the
+//   backend must present them as [rows, cols].
+// - `quantized`: a weight already converted on the host (core/quant: int8,
+//   nf4, or a 16-bit conversion such as bf16 -> fp16) in [rows, cols]; the
+//   backend shares it instead of copying (the CPU path). `format` must be its
+//   format and `data` null. A GPU backend may instead take 16-bit `data` and
+//   quantize on the device; the loader's host quantization is the CPU's way.
 struct HostWeight {
   WeightFormat format = WeightFormat::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
   const void* data = nullptr;  // may be unaligned
   bool transposed = false;
+  std::shared_ptr<const quant::QuantizedWeight> quantized;
   std::string name;  // for messages
 };
 

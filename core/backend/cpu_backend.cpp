@@ -26,8 +26,10 @@ int resolve_threads(int threads) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads)
-      : counter_(std::make_shared<std::atomic<size_t>>(0)), pool_(resolve_threads(threads)) {
+  explicit CpuBackend(const CpuBackendOptions& options)
+      : counter_(std::make_shared<std::atomic<size_t>>(0)),
+        pool_(resolve_threads(options.threads)),
+        matmul_{options.int8_outlier_threshold} {
     // OpenBLAS is called from inside the pool's tasks: its own threads would
     // only compete with ours for the same cores.
     openblas_set_num_threads(1);
@@ -79,7 +81,7 @@ class CpuBackend final : public Backend {
   // ---- ops ------------------------------------------------------------------
   void embed(const Tensor& ids, const Weight& table, Tensor& out) override { cpu::embed(ids, table, out); }
   void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor& out) override {
-    cpu::linear(pool_, x, w, bias, out);
+    cpu::linear(pool_, x, w, bias, out, matmul_);
   }
   void rms_norm(const Tensor& x, const Weight& w, float eps, int64_t group, Tensor& out) override {
     cpu::rms_norm(pool_, x, w, eps, group, out);
@@ -93,7 +95,7 @@ class CpuBackend final : public Backend {
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec, Tensor& out) override {
     cpu::attention(pool_, q, k, v, spec, out);
   }
-  void moe(const Tensor& x, const MoeWeights& w, Tensor& out) override { cpu::moe(pool_, x, w, out); }
+  void moe(const Tensor& x, const MoeWeights& w, Tensor& out) override { cpu::moe(pool_, x, w, out, matmul_); }
   void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) override { cpu::swiglu(pool_, gate, up, out); }
   void gelu(const Tensor& x, GeluKind kind, Tensor& out) override { cpu::gelu(pool_, x, kind, out); }
   void add(const Tensor& a, const Tensor& b, Tensor& out) override { cpu::add(pool_, a, b, out); }
@@ -117,10 +119,15 @@ class CpuBackend final : public Backend {
  private:
   cpu::ByteCounter counter_;
   cpu::ThreadPool pool_;
+  cpu::MatmulSettings matmul_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& options) {
+  return std::make_unique<CpuBackend>(options);
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return make_cpu_backend(CpuBackendOptions{threads}); }
 
 }  // namespace ql::backend

@@ -10,7 +10,8 @@
 
 namespace ql::backend::cpu {
 
-void linear(ThreadPool& pool, const Tensor& x_, const Weight& w_, const Weight* bias_, Tensor& out_) {
+void linear(ThreadPool& pool, const Tensor& x_, const Weight& w_, const Weight* bias_, Tensor& out_,
+            const MatmulSettings& settings) {
   const CpuTensor& x = f32_arg(x_, "linear", "x");
   CpuTensor& out = f32_arg(out_, "linear", "out");
   const CpuWeight& w = weight_arg(w_, "linear", "weight");
@@ -25,7 +26,7 @@ void linear(ThreadPool& pool, const Tensor& x_, const Weight& w_, const Weight* 
     bias.resize(static_cast<size_t>(b.cols()));
     decode_rows(b, 0, 1, bias.data());
   }
-  multiply_weight(pool, x.f32(), x.rows(), w, bias_ ? bias.data() : nullptr, out.f32());
+  multiply_weight(pool, x.f32(), x.rows(), w, bias_ ? bias.data() : nullptr, out.f32(), settings);
 }
 
 }  // namespace ql::backend::cpu

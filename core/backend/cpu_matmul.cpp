@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 
+#include "core/backend/cpu_matmul_int8.h"
 #include "core/backend/cpu_scratch.h"
 #include "core/backend/cpu_weight_decode.h"
 
@@ -20,12 +21,41 @@ constexpr int64_t kMinWeightRowsPerTask = 32;
 constexpr int64_t kMinTokenRowsPerTask = 16;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+void add_bias(const float* bias, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t ld, float* out) {
+  if (bias == nullptr) return;
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t c = c0; c < c1; ++c) out[r * ld + c] += bias[c];
+}
+
+// INT8: the input is quantized once, then the weight rows are split over the
+// pool (token rows are not: every task needs all of the quantized input).
+void multiply_int8(ThreadPool& pool, const float* x, int64_t n, const CpuWeight& w, const float* bias, float* out,
+                   const MatmulSettings& settings) {
+  const int64_t big_n = w.rows(), k = w.cols();
+  const quant::QuantizedActivations xq = quantize_int8_input(x, n, k, settings.int8_outlier_threshold);
+  const double work = static_cast<double>(n) * static_cast<double>(big_n) * static_cast<double>(k);
+  int64_t tasks = 1;
+  if (pool.size() > 1 && work >= kMinParallelWork)
+    tasks = std::clamp<int64_t>(big_n / kMinWeightRowsPerTask, 1, 4 * pool.size());
+  const int64_t chunk = ceil_div(big_n, tasks);
+  pool.run(ceil_div(big_n, chunk), [&](int64_t t) {
+    const int64_t c0 = t * chunk, c1 = std::min(big_n, c0 + chunk);
+    multiply_int8_rows(x, xq, w, c0, c1 - c0, out + c0, big_n);
+    add_bias(bias, 0, n, c0, c1, big_n, out);
+  });
+}
+
 }  // namespace
 
 void multiply_weight_rows(const float* x, int64_t n, const CpuWeight& w, int64_t first, int64_t count, float* out,
-                          int64_t ld_out) {
+                          int64_t ld_out, const MatmulSettings& settings) {
   if (n <= 0 || count <= 0) return;
   const int64_t k = w.cols();
+  if (w.format() == WeightFormat::kInt8Rowwise) {
+    multiply_int8_rows(x, quantize_int8_input(x, n, k, settings.int8_outlier_threshold), w, first, count, out, ld_out);
+    return;
+  }
   const int64_t block = std::clamp<int64_t>(kBlockFloats / k, kMinBlockRows, count);
   float* scratch = w.format() == WeightFormat::kF32 ? nullptr
                                                     : thread_scratch(Scratch::kWeightBlock, static_cast<size_t>(block * k));
@@ -46,7 +76,10 @@ void multiply_weight_rows(const float* x, int64_t n, const CpuWeight& w, int64_t
   }
 }
 
-void multiply_weight(ThreadPool& pool, const float* x, int64_t n, const CpuWeight& w, const float* bias, float* out) {
+void multiply_weight(ThreadPool& pool, const float* x, int64_t n, const CpuWeight& w, const float* bias, float* out,
+                     const MatmulSettings& settings) {
+  if (n <= 0) return;
+  if (w.format() == WeightFormat::kInt8Rowwise) return multiply_int8(pool, x, n, w, bias, out, settings);
   const int64_t big_n = w.rows(), k = w.cols();
   const int threads = pool.size();
   // Split the weight rows first, so each is decoded once per call; split the
@@ -63,10 +96,8 @@ void multiply_weight(ThreadPool& pool, const float* x, int64_t n, const CpuWeigh
   pool.run(col_tasks * row_tasks, [&](int64_t t) {
     const int64_t c0 = (t % col_tasks) * col_chunk, c1 = std::min(big_n, c0 + col_chunk);
     const int64_t r0 = (t / col_tasks) * row_chunk, r1 = std::min(n, r0 + row_chunk);
-    multiply_weight_rows(x + r0 * k, r1 - r0, w, c0, c1 - c0, out + r0 * big_n + c0, big_n);
-    if (bias == nullptr) return;
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t c = c0; c < c1; ++c) out[r * big_n + c] += bias[c];
+    multiply_weight_rows(x + r0 * k, r1 - r0, w, c0, c1 - c0, out + r0 * big_n + c0, big_n, settings);
+    add_bias(bias, r0, r1, c0, c1, big_n, out);
   });
 }
 

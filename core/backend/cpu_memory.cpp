@@ -27,4 +27,12 @@ AlignedBuffer::~AlignedBuffer() {
   ::operator delete(data_, kAlignment);
 }
 
+CountedBytes::CountedBytes(size_t bytes, ByteCounter counter) : bytes_(bytes), counter_(std::move(counter)) {
+  if (counter_) *counter_ += bytes_;
+}
+
+CountedBytes::~CountedBytes() {
+  if (counter_) *counter_ -= bytes_;
+}
+
 }  // namespace ql::backend::cpu

@@ -29,4 +29,19 @@ class AlignedBuffer {
   ByteCounter counter_;
 };
 
+// Adds `bytes` held somewhere else (the vectors of a host-quantized weight)
+// to the backend's counter for as long as it lives, so that bytes_in_use()
+// covers every weight the backend keeps.
+class CountedBytes {
+ public:
+  CountedBytes(size_t bytes, ByteCounter counter);
+  ~CountedBytes();
+  CountedBytes(const CountedBytes&) = delete;
+  CountedBytes& operator=(const CountedBytes&) = delete;
+
+ private:
+  size_t bytes_;
+  ByteCounter counter_;
+};
+
 }  // namespace ql::backend::cpu

@@ -68,7 +68,7 @@ void check_weights(const MoeWeights& w, int64_t hidden) {
 
 }  // namespace
 
-void moe(ThreadPool& pool, const Tensor& x_, const MoeWeights& w, Tensor& out_) {
+void moe(ThreadPool& pool, const Tensor& x_, const MoeWeights& w, Tensor& out_, const MatmulSettings& settings) {
   const CpuTensor& x = f32_arg(x_, "moe", "x");
   CpuTensor& out = f32_arg(out_, "moe", "out");
   QL_CPU_REQUIRE(out.rows() == x.rows() && out.cols() == x.cols(), "moe: out {} for x {}", shape_of(out), shape_of(x));
@@ -80,7 +80,7 @@ void moe(ThreadPool& pool, const Tensor& x_, const MoeWeights& w, Tensor& out_) 
 
   // 1. Route.
   std::vector<float> logits(static_cast<size_t>(tokens * experts));
-  multiply_weight(pool, x.f32(), tokens, router, nullptr, logits.data());
+  multiply_weight(pool, x.f32(), tokens, router, nullptr, logits.data(), settings);
   Route route{std::vector<int32_t>(static_cast<size_t>(tokens * top_k)),
               std::vector<float>(static_cast<size_t>(tokens * top_k))};
   {
@@ -112,10 +112,10 @@ void moe(ThreadPool& pool, const Tensor& x_, const MoeWeights& w, Tensor& out_) 
     float* up = thread_scratch(Scratch::kExpertUp, static_cast<size_t>(m * inter));
     float* y = thread_scratch(Scratch::kExpertOutput, static_cast<size_t>(m * hidden));
     for (int64_t i = 0; i < m; ++i) std::copy_n(x.row(slots[i] / top_k), hidden, in + i * hidden);
-    multiply_weight_rows(in, m, gate_up, 0, inter, gate, inter);      // rows [0, I): gate
-    multiply_weight_rows(in, m, gate_up, inter, inter, up, inter);    // rows [I, 2I): up
+    multiply_weight_rows(in, m, gate_up, 0, inter, gate, inter, settings);      // rows [0, I): gate
+    multiply_weight_rows(in, m, gate_up, inter, inter, up, inter, settings);    // rows [I, 2I): up
     for (int64_t i = 0; i < m * inter; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-    multiply_weight_rows(gate, m, down, 0, hidden, y, hidden);
+    multiply_weight_rows(gate, m, down, 0, hidden, y, hidden, settings);
     for (int64_t i = 0; i < m; ++i) std::copy_n(y + i * hidden, hidden, &expert_out[slots[i] * hidden]);
   });
 

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "core/backend/backend.h"
+#include "core/backend/cpu_matmul.h"
 #include "core/backend/cpu_thread_pool.h"
 
 namespace ql::backend::cpu {
@@ -19,7 +20,8 @@ void copy_rows(const Tensor& src, Tensor& dst, int64_t dst_first);
 void gather_rows(const Tensor& src, const Tensor& rows, Tensor& out);
 
 // cpu_linear.cpp
-void linear(ThreadPool& pool, const Tensor& x, const Weight& w, const Weight* bias, Tensor& out);
+void linear(ThreadPool& pool, const Tensor& x, const Weight& w, const Weight* bias, Tensor& out,
+            const MatmulSettings& settings);
 
 // cpu_norms.cpp
 void rms_norm(ThreadPool& pool, const Tensor& x, const Weight& w, float eps, int64_t group, Tensor& out);
@@ -33,7 +35,7 @@ void attention(ThreadPool& pool, const Tensor& q, const Tensor& k, const Tensor&
                Tensor& out);
 
 // cpu_moe.cpp
-void moe(ThreadPool& pool, const Tensor& x, const MoeWeights& w, Tensor& out);
+void moe(ThreadPool& pool, const Tensor& x, const MoeWeights& w, Tensor& out, const MatmulSettings& settings);
 
 // cpu_elementwise.cpp
 void swiglu(ThreadPool& pool, const Tensor& gate, const Tensor& up, Tensor& out);

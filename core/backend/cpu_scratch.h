@@ -9,6 +9,7 @@ namespace ql::backend::cpu {
 
 enum class Scratch {
   kWeightBlock,  // multiply_weight_rows: decoded weight rows
+  kOutlierWeights,  // multiply_int8_rows: one weight row's values in the outlier columns
   kRow,          // add_weighted_rows: one decoded table row
   kRowSum,       // add_weighted_rows: the weighted sum of a row's taps
   kScores,       // attention: one query's scores

@@ -1,8 +1,10 @@
 #pragma once
-// A CPU weight: rows of a [rows, cols] matrix in its stored format, either
-// borrowed from the caller (an mmapped checkpoint outlives the model) or in a
-// buffer the backend owns. Rows are contiguous, so a row range is a pointer
-// offset (weight_rows) and every op reads rows through cpu_weight_decode.h.
+// A CPU weight: rows of a [rows, cols] matrix in its stored format. Dense
+// formats (F32, BF16, F16) are contiguous rows, borrowed from the caller (an
+// mmapped checkpoint outlives the model) or in memory the backend keeps, so a
+// row range is a pointer offset. Quantized formats (INT8, NF4) are rows of a
+// shared core/quant weight, so a row range is a row offset (NF4 blocks run
+// across rows). Every op reads rows through cpu_weight_decode.h.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -11,38 +13,58 @@
 #include "core/backend/backend.h"
 #include "core/backend/cpu_memory.h"
 #include "core/common/result.h"
+#include "core/quant/quantized_weight.h"
 
 namespace ql::backend::cpu {
 
+// Bytes per element of a dense format; 0 for the quantized ones.
 size_t element_bytes(WeightFormat f);
+bool is_dense(WeightFormat f);
+
+// Where a CpuWeight's rows live.
+struct CpuWeightStorage {
+  const std::byte* data = nullptr;                          // dense formats: row 0 of this weight
+  std::shared_ptr<const quant::QuantizedWeight> quantized;  // INT8 / NF4: the stored tensors
+  int64_t first_row = 0;                                    // INT8 / NF4: this weight's row 0 in `quantized`
+  std::shared_ptr<const void> owner;  // keeps backend-held memory alive; null when borrowed
+  size_t owned_bytes = 0;             // counted by this weight (0 for row views: counted once)
+  size_t stored_bytes = 0;            // this weight's data, owned or borrowed (0 for row views)
+};
 
 class CpuWeight final : public Weight {
  public:
-  // `owner` keeps `data` alive when it is backend memory (null when borrowed);
-  // `counts_owner` is false for row views, so the bytes are reported once.
-  CpuWeight(WeightFormat format, int64_t rows, int64_t cols, const std::byte* data,
-            std::shared_ptr<AlignedBuffer> owner, bool counts_owner, std::string name);
+  CpuWeight(WeightFormat format, int64_t rows, int64_t cols, CpuWeightStorage storage, std::string name);
 
-  size_t owned_bytes() const override { return counts_owner_ && owner_ ? owner_->size() : 0; }
+  size_t owned_bytes() const override { return storage_.owned_bytes; }
+  size_t stored_bytes() const override { return storage_.stored_bytes; }
   const std::string& name() const { return name_; }
-  size_t row_bytes() const { return static_cast<size_t>(cols()) * element_bytes(format()); }
-  const std::byte* row_data(int64_t r) const { return data_ + static_cast<size_t>(r) * row_bytes(); }
-  bool borrowed() const { return owner_ == nullptr; }
+  bool borrowed() const { return storage_.owner == nullptr; }
 
-  // Rows [first, first + rows) sharing this weight's bytes.
+  // Dense formats only.
+  size_t row_bytes() const { return static_cast<size_t>(cols()) * element_bytes(format()); }
+  const std::byte* row_data(int64_t r) const { return storage_.data + static_cast<size_t>(r) * row_bytes(); }
+
+  // Quantized formats only: the stored weight and this weight's first row in it.
+  const quant::QuantizedWeight& quantized() const { return *storage_.quantized; }
+  int64_t first_row() const { return storage_.first_row; }
+
+  // Rows [first, first + rows) sharing this weight's storage.
   std::shared_ptr<CpuWeight> rows_view(int64_t first, int64_t rows) const;
 
  private:
-  const std::byte* data_;
-  std::shared_ptr<AlignedBuffer> owner_;
-  bool counts_owner_;
+  CpuWeightStorage storage_;
   std::string name_;
 };
 
-// Borrows the caller's bytes when they are in [rows, cols] order and aligned to
-// the element size; otherwise copies (transposing when `transposed`). Errors
-// name the weight.
+// Dense bytes: borrows the caller's bytes when they are in [rows, cols] order
+// and aligned to the element size; otherwise copies (transposing when
+// `transposed`). An already quantized weight is shared, its bytes counted in
+// `counter`. Errors name the weight.
 Result<std::shared_ptr<CpuWeight>> upload_cpu_weight(const HostWeight& w, const ByteCounter& counter);
+
+// The already quantized case of upload_cpu_weight (cpu_weight_quantized.cpp).
+Result<std::shared_ptr<CpuWeight>> upload_quantized_cpu_weight(const HostWeight& w, const std::string& name,
+                                                               const ByteCounter& counter);
 
 // The CPU weight behind a Weight handle (aborts on a weight of another backend).
 const CpuWeight& weight_arg(const Weight& w, const char* op, const char* arg);

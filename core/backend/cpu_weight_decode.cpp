@@ -33,6 +33,10 @@ void decode_f16(const uint16_t* src, int64_t n, float* out) {
 }  // namespace
 
 void decode_rows(const CpuWeight& w, int64_t first, int64_t count, float* out) {
+  if (!is_dense(w.format())) {  // INT8, NF4: the format's own decoder (core/quant)
+    w.quantized().decode_rows(w.first_row() + first, count, out);
+    return;
+  }
   const int64_t n = count * w.cols();
   const std::byte* src = w.row_data(first);
   // upload_cpu_weight guarantees alignment to the element size.
@@ -46,6 +50,8 @@ void decode_rows(const CpuWeight& w, int64_t first, int64_t count, float* out) {
     case WeightFormat::kF16:
       decode_f16(reinterpret_cast<const uint16_t*>(src), n, out);
       return;
+    case WeightFormat::kInt8Rowwise:
+    case WeightFormat::kNF4: return;  // handled above
   }
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The one place that turns stored weight rows into fp32, per format. Every op
-// that reads a weight goes through here, so a new format (INT8, NF4: issue 5)
-// needs only a new case below to work in every op.
+// that reads a weight goes through here, so a new format needs only a new
+// case below to work in every op. (linear and moe multiply INT8 weights with
+// LLM.int8's own product instead: cpu_matmul_int8.h.)
 #include <cstdint>
 
 #include "core/backend/cpu_weight.h"

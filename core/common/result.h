@@ -80,3 +80,14 @@ using Status = Result<void>;
     auto&& ql_try_r_ = (expr);                \
     if (!ql_try_r_.ok()) return ql_try_r_.error(); \
   } while (0)
+
+// Evaluates a Result-returning expression: returns its Error from the calling
+// function, else assigns the value to lhs (which may be a declaration).
+#define QL_ASSIGN_CONCAT_INNER_(a, b) a##b
+#define QL_ASSIGN_CONCAT_(a, b) QL_ASSIGN_CONCAT_INNER_(a, b)
+#define QL_ASSIGN_OR_RETURN(lhs, expr) \
+  QL_ASSIGN_OR_RETURN_IMPL_(QL_ASSIGN_CONCAT_(ql_assign_r_, __LINE__), lhs, expr)
+#define QL_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                              \
+  if (!tmp.ok()) return tmp.error();              \
+  lhs = std::move(tmp).value()

@@ -5,6 +5,7 @@
 
 #include "core/backend/cpu_backend.h"
 #include "core/engine/context_limit.h"
+#include "core/engine/load_precision.h"
 #include "core/engine/model_tokenizer.h"
 #include "core/text/tokenizer_location.h"
 
@@ -54,6 +55,12 @@ Result<std::unique_ptr<LoadedModel>> load_model_folder(const std::string& dir, c
   auto context = context_size(options, info.config);
   if (!context) return context.error();
   info.context_tokens = *context;
+  // Before any weight is read: a precision that cannot be parsed or does not
+  // fit the budget is refused here.
+  auto precision = resolve_precision(options.precision, options.memory_budget_gib, info.config, info.context_tokens,
+                                     info.preprocess.max_pixels);
+  if (!precision) return precision.error();
+  info.precision = precision->name;
 
   TokenizerChoice tok = choose_tokenizer(text::locate_tokenizer(dir), info.config);
   m->tokenizer = std::move(tok.tokenizer);
@@ -71,10 +78,12 @@ Result<std::unique_ptr<LoadedModel>> load_model_folder(const std::string& dir, c
   info.backend_name = m->backend->name();
   if (cancelled(cancel)) return cancelled_error;
 
-  auto model = model::Qwen3VLModel::load(info.config, *m->checkpoint, *m->backend, progress, cancel);
+  const model::WeightLoadOptions weight_options{precision->policy, options.threads};
+  auto model = model::Qwen3VLModel::load(info.config, *m->checkpoint, *m->backend, progress, cancel, weight_options);
   if (!model) return cancelled(cancel) ? cancelled_error : model.error();
   m->model = std::move(model).value();
   info.weight_bytes = m->model->weight_bytes();
+  info.fp16_losses = m->model->fp16_losses();
   m->cache = m->model->new_cache(info.context_tokens);
   report(1.0, "ready");
   return m;

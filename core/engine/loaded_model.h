@@ -17,6 +17,7 @@
 #include "core/model/generation_config.h"
 #include "core/model/model_config.h"
 #include "core/model/qwen3vl_model.h"
+#include "core/quant/dense16.h"
 #include "core/text/tokenizer.h"
 #include "core/vision/preprocess_config.h"
 
@@ -29,6 +30,14 @@ struct LoadOptions {
   int threads = 0;             // CPU backend threads; 0 = every core
   int64_t context_tokens = 0;  // KV cache size; 0 = kDefaultContextTokens (capped by the config)
   BackendFactory make_backend; // empty: the CPU reference backend
+  // Precision: a preset ("bf16", "fp16", "int8", "nf4", "nf4-mixed", "auto") or
+  // a per-component list (core/quant/precision_policy.h). Empty = the
+  // checkpoint's dtype as stored: "bf16" for the published checkpoints
+  // (engine/load_precision.h).
+  std::string precision;
+  // Memory budget (the GPU's memory, GiB) for "auto" and for refusing, before
+  // any weight is read, a plan that does not fit; 0 = no check.
+  double memory_budget_gib = 0;
 };
 
 // A description of the loaded model, safe to copy to other threads.
@@ -41,7 +50,9 @@ struct ModelInfo {
   int64_t context_tokens = 0;
   bool has_tokenizer = false;
   std::string tokenizer_note;  // its path, or why there is none
-  size_t weight_bytes = 0;
+  size_t weight_bytes = 0;      // stored bytes of every weight in its format (Weight::stored_bytes)
+  std::string precision;        // canonical policy string of what was loaded ("auto" resolved)
+  quant::Dense16Report fp16_losses;  // what converting weights to fp16 lost (zero when none were)
 };
 
 struct LoadedModel {

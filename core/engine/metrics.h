@@ -19,7 +19,7 @@ struct Metrics {
   double mean_token_ms = 0;       // mean latency of the tokens after the first
   double decode_tokens_per_s = 0; // tokens after the first / time since the first
   size_t backend_bytes = 0;       // Backend::bytes_in_use (activations, KV cache, owned weights)
-  size_t weight_bytes = 0;        // the model's weights as the checkpoint stores them
+  size_t weight_bytes = 0;        // the model's weights as loaded (stored bytes in their formats)
   // As the issue defines it; where a backend owns converted weights they are
   // in both figures, so this is an upper bound.
   size_t memory_bytes() const { return backend_bytes + weight_bytes; }

@@ -1,3 +1,4 @@
+#include "core/common/result.h"
 #include "core/model/checkpoint.h"
 
 #include <algorithm>
@@ -5,7 +6,6 @@
 #include <map>
 
 #include "core/common/mapped_file.h"
-#include "core/model/assign_or_return.h"
 #include "core/model/json_fields.h"
 
 namespace ql::model {

@@ -1,9 +1,9 @@
+#include "core/common/result.h"
 #include "core/model/generation_config.h"
 
 #include <filesystem>
 
 #include "core/common/mapped_file.h"
-#include "core/model/assign_or_return.h"
 #include "core/model/json_fields.h"
 
 namespace ql::model {

@@ -1,3 +1,4 @@
+#include "core/common/result.h"
 #include "core/model/model_config.h"
 
 #include <algorithm>
@@ -5,7 +6,6 @@
 #include <set>
 
 #include "core/common/mapped_file.h"
-#include "core/model/assign_or_return.h"
 #include "core/model/json_fields.h"
 #include "core/model/safetensors.h"
 #include "core/model/tensor_schema.h"

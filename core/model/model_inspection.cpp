@@ -1,6 +1,6 @@
+#include "core/common/result.h"
 #include "core/model/model_inspection.h"
 
-#include "core/model/assign_or_return.h"
 #include "core/model/checkpoint.h"
 
 namespace ql::model {

@@ -1,9 +1,11 @@
 #pragma once
-// Every weight of the model, handed to the backend (one HostWeight each, read
-// from the mmapped checkpoint). Fused tensors are split here: the vision qkv
-// into q, k and v; the fused experts into one weight per expert, in
-// nn.Linear orientation whatever the checkpoint's orientation.
+// Every weight of the model, handed to the backend one matrix at a time from
+// the mmapped checkpoint, each in the format a precision policy gives it
+// (weight_upload.h). Fused tensors are split here: the vision qkv into q, k
+// and v; the fused experts into one weight per expert, in nn.Linear
+// orientation whatever the checkpoint's orientation.
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <vector>
 
@@ -12,6 +14,8 @@
 #include "core/model/checkpoint.h"
 #include "core/model/model_config.h"
 #include "core/model/tensor_validation.h"
+#include "core/model/weight_load_options.h"
+#include "core/quant/dense16.h"
 
 namespace ql::model {
 
@@ -51,14 +55,20 @@ struct ModelWeights {
   std::vector<MergerWeights> deepstack;
   WeightPtr embed_tokens, final_norm, lm_head;
   std::vector<TextLayerWeights> layers;
-  size_t bytes = 0;  // checkpoint bytes of all tensors handed over
+  // Weight::stored_bytes of every weight (a tied lm_head sharing the embedding once).
+  size_t bytes = 0;
+  // What converting to fp16 lost, summed over the tensors converted (zero when none were).
+  quant::Dense16Report fp16_losses;
 };
 
 using WeightProgress = std::function<void(double fraction)>;
 
-// `report` must come from validate_checkpoint and be ok().
+// `report` must come from validate_checkpoint and be ok(). Errors name the
+// tensor (and expert): missing, not finite where it is being converted, or
+// refused by the backend; a cancelled load returns kCancelledMessage.
 Result<ModelWeights> load_model_weights(const ModelConfig& config, const Checkpoint& checkpoint,
                                         const ValidationReport& report, backend::Backend& backend,
-                                        const WeightProgress& progress, const std::atomic<bool>* cancel);
+                                        const WeightLoadOptions& options, const WeightProgress& progress,
+                                        const std::atomic<bool>* cancel);
 
 }  // namespace ql::model

@@ -165,10 +165,14 @@ Qwen3VLModel::Qwen3VLModel(const ModelConfig& config, backend::Backend& backend)
 Qwen3VLModel::~Qwen3VLModel() = default;
 
 size_t Qwen3VLModel::weight_bytes() const { return weights_ ? weights_->bytes : 0; }
+quant::Dense16Report Qwen3VLModel::fp16_losses() const {
+  return weights_ ? weights_->fp16_losses : quant::Dense16Report{};
+}
 
 Result<std::unique_ptr<Qwen3VLModel>> Qwen3VLModel::load(const ModelConfig& config, const Checkpoint& checkpoint,
                                                          backend::Backend& backend, const LoadProgress& progress,
-                                                         const std::atomic<bool>* cancel) {
+                                                         const std::atomic<bool>* cancel,
+                                                         const WeightLoadOptions& weight_options) {
   if (progress) progress(0.0, "checking tensors");
   const auto schema = build_tensor_schema(config);
   const ValidationReport report = validate_checkpoint(checkpoint, schema, config.dtype);
@@ -182,7 +186,7 @@ Result<std::unique_ptr<Qwen3VLModel>> Qwen3VLModel::load(const ModelConfig& conf
   std::unique_ptr<Qwen3VLModel> model(new Qwen3VLModel(config, backend));
   WeightProgress wp;
   if (progress) wp = [&](double f) { progress(f, "loading weights"); };
-  auto weights = load_model_weights(config, checkpoint, report, backend, wp, cancel);
+  auto weights = load_model_weights(config, checkpoint, report, backend, weight_options, wp, cancel);
   if (!weights.ok()) return weights.error();
   model->weights_ = std::make_unique<ModelWeights>(std::move(weights).value());
   if (progress) progress(1.0, "ready");

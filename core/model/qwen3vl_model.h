@@ -16,6 +16,8 @@
 #include "core/model/checkpoint.h"
 #include "core/model/model_config.h"
 #include "core/model/positions.h"
+#include "core/model/weight_load_options.h"
+#include "core/quant/dense16.h"
 #include "core/vision/preprocessed_image.h"
 
 namespace ql::model {
@@ -65,15 +67,20 @@ class Qwen3VLModel {
  public:
   ~Qwen3VLModel();
   // Checks every tensor against the architecture first (tensor_validation),
-  // then hands the weights to the backend one by one. Cancellation is polled
-  // between tensors; a cancelled load returns an error and leaves nothing behind.
+  // then hands the weights to the backend one by one, each quantized to the
+  // format `weights.policy` gives it. Cancellation is polled between tensors;
+  // a cancelled load returns an error and leaves nothing behind.
   static Result<std::unique_ptr<Qwen3VLModel>> load(const ModelConfig& config, const Checkpoint& checkpoint,
                                                     backend::Backend& backend, const LoadProgress& progress = {},
-                                                    const std::atomic<bool>* cancel = nullptr);
+                                                    const std::atomic<bool>* cancel = nullptr,
+                                                    const WeightLoadOptions& weights = {});
 
   const ModelConfig& config() const { return config_; }
   backend::Backend& backend() const { return backend_; }
+  // Stored bytes of every weight in its format (Weight::stored_bytes).
   size_t weight_bytes() const;
+  // What converting weights to fp16 lost (all zero when none were).
+  quant::Dense16Report fp16_losses() const;
 
   std::unique_ptr<KvCache> new_cache(int64_t capacity) const;
 

@@ -1,3 +1,4 @@
+#include "core/common/result.h"
 #include "core/model/safetensors.h"
 
 #include <algorithm>
@@ -6,7 +7,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/model/assign_or_return.h"
 #include "core/model/json_fields.h"
 
 namespace ql::model {

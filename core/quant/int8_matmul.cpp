@@ -31,6 +31,25 @@ int64_t dot_int8(const int8_t* a, const int8_t* b, int64_t n) {
 
 }  // namespace
 
+void int8_matmul_rows(const float* x, const QuantizedActivations& xq, const Int8RowwiseWeight& w, int64_t first,
+                      int64_t count, float* y, int64_t ld_y, float* outlier_weights) {
+  const auto outliers = static_cast<int64_t>(xq.outlier_cols.size());
+  for (int64_t o = first; o < first + count; ++o) {
+    const int8_t* codes = w.codes.data() + o * w.cols;
+    const float scb = w.scb[o];
+    for (int64_t k = 0; k < outliers; ++k) {
+      outlier_weights[k] = (static_cast<float>(codes[xq.outlier_cols[k]]) * scb) * kInv127;
+    }
+    for (int64_t i = 0; i < xq.rows; ++i) {
+      const int64_t acc = dot_int8(xq.codes.data() + i * w.cols, codes, w.cols);
+      float sum = static_cast<float>(acc) * (xq.absmax[i] * scb * kInv127Squared);
+      const float* xi = x + i * w.cols;
+      for (int64_t k = 0; k < outliers; ++k) sum += xi[xq.outlier_cols[k]] * outlier_weights[k];
+      y[i * ld_y + (o - first)] = sum;
+    }
+  }
+}
+
 Status int8_matmul(const float* x, int64_t n, const Int8RowwiseWeight& w, float* y,
                    const Int8MatmulOptions& options) {
   if (n <= 0) return {};
@@ -51,20 +70,7 @@ Status int8_matmul(const float* x, int64_t n, const Int8RowwiseWeight& w, float*
       out_of_memory = true;
       return;
     }
-    for (int64_t o = begin; o < end; ++o) {
-      const int8_t* codes = w.codes.data() + o * w.cols;
-      const float scb = w.scb[o];
-      for (int64_t k = 0; k < outliers; ++k) {
-        outlier_weights[k] = (static_cast<float>(codes[xq.outlier_cols[k]]) * scb) * kInv127;
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t acc = dot_int8(xq.codes.data() + i * w.cols, codes, w.cols);
-        float sum = static_cast<float>(acc) * (xq.absmax[i] * scb * kInv127Squared);
-        const float* xi = x + i * w.cols;
-        for (int64_t k = 0; k < outliers; ++k) sum += xi[xq.outlier_cols[k]] * outlier_weights[k];
-        y[i * w.rows + o] = sum;
-      }
-    }
+    int8_matmul_rows(x, xq, w, begin, end - begin, y + begin, w.rows, outlier_weights.data());
   });
   if (out_of_memory) return internal_err("int8 matmul: out of memory for {} outlier columns", outliers);
   return {};

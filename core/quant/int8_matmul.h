@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "core/common/result.h"
+#include "core/quant/int8_activations.h"
 #include "core/quant/int8_rowwise.h"
 
 namespace ql::quant {
@@ -18,5 +19,14 @@ struct Int8MatmulOptions {
 // x row-major [n, w.cols], y row-major [n, w.rows]. Fails only when out of memory.
 Status int8_matmul(const float* x, int64_t n, const Int8RowwiseWeight& w, float* y,
                    const Int8MatmulOptions& options = {});
+
+// The same product for weight rows [first, first + count) only, on the calling
+// thread, for callers that run their own threads (the CPU backend). `xq` is x
+// quantized ONCE for the whole call (quantize_activations), so however the
+// work is split, the outlier columns are those of all of x.
+// y[i * ld_y + (o - first)] for i < xq.rows, o in [first, first + count).
+// `outlier_weights` has room for xq.outlier_cols.size() floats.
+void int8_matmul_rows(const float* x, const QuantizedActivations& xq, const Int8RowwiseWeight& w, int64_t first,
+                      int64_t count, float* y, int64_t ld_y, float* outlier_weights);
 
 }  // namespace ql::quant

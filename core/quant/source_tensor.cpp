@@ -41,17 +41,48 @@ T load(const void* base, int64_t i) {
 
 }  // namespace
 
+namespace {
+
+// Elements of a transposed source in [rows, cols] order: (r, c) is stored at c * rows + r.
+template <typename Decode>
+void read_transposed(const SourceTensor& s, int64_t first, int64_t count, float* out, Decode decode) {
+  int64_t r = first / s.cols, c = first % s.cols;
+  for (int64_t i = 0; i < count; ++i) {
+    out[i] = decode(c * s.rows + r);
+    if (++c == s.cols) {
+      c = 0;
+      ++r;
+    }
+  }
+}
+
+float bf16_at(const void* data, int64_t i) { return bf16_to_f32(load<uint16_t>(data, i)); }
+float f16_at(const void* data, int64_t i) { return f16_to_f32(load<uint16_t>(data, i)); }
+float f32_at(const void* data, int64_t i) { return load<float>(data, i); }
+
+}  // namespace
+
 void SourceTensor::read_f32(int64_t first, int64_t count, float* out) const {
+  if (transposed) {
+    const void* d = data;
+    switch (dtype) {
+      case SourceDType::kF32: return read_transposed(*this, first, count, out, [d](int64_t i) { return f32_at(d, i); });
+      case SourceDType::kBF16:
+        return read_transposed(*this, first, count, out, [d](int64_t i) { return bf16_at(d, i); });
+      case SourceDType::kF16: return read_transposed(*this, first, count, out, [d](int64_t i) { return f16_at(d, i); });
+    }
+    return;
+  }
   switch (dtype) {
     case SourceDType::kF32:
       std::memcpy(out, static_cast<const unsigned char*>(data) + static_cast<size_t>(first) * sizeof(float),
                   static_cast<size_t>(count) * sizeof(float));
       return;
     case SourceDType::kBF16:
-      for (int64_t i = 0; i < count; ++i) out[i] = bf16_to_f32(load<uint16_t>(data, first + i));
+      for (int64_t i = 0; i < count; ++i) out[i] = bf16_at(data, first + i);
       return;
     case SourceDType::kF16:
-      for (int64_t i = 0; i < count; ++i) out[i] = f16_to_f32(load<uint16_t>(data, first + i));
+      for (int64_t i = 0; i < count; ++i) out[i] = f16_at(data, first + i);
       return;
   }
 }
@@ -92,7 +123,8 @@ Status validate_source(const SourceTensor& src) {
     return err("{}: shape [{}, {}] has too many elements", src.name, src.rows, src.cols);
   }
   if (src.data == nullptr) return err("{}: no data to quantize", src.name);
-  const int64_t bad = first_non_finite(src);
+  int64_t bad = first_non_finite(src);
+  if (bad >= 0 && src.transposed) bad = (bad % src.rows) * src.cols + bad / src.rows;  // stored (c, r) -> (r, c)
   if (bad >= 0) {
     float v = 0;
     src.read_f32(bad, 1, &v);

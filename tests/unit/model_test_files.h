@@ -77,6 +77,7 @@ struct FakeTensor {
   std::string name;
   std::vector<int64_t> shape;
   std::string dtype = "F32";
+  std::string bytes = {};  // the data as written; empty: fake_tensor_data's pattern
 };
 
 inline size_t fake_dtype_size(const std::string& dtype) { return dtype == "F32" ? 4 : 2; }
@@ -111,7 +112,7 @@ inline void write_safetensors(const std::string& path, const std::vector<FakeTen
   if (!metadata.is_null()) header["__metadata__"] = metadata;
   std::string data;
   for (const auto& t : tensors) {
-    const std::string bytes = fake_tensor_data(t);
+    const std::string bytes = t.bytes.empty() ? fake_tensor_data(t) : t.bytes;
     header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + bytes.size()}}};
     data += bytes;
   }

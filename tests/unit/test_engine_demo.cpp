@@ -25,6 +25,12 @@ using Ids = std::vector<int32_t>;
 
 Ids ids_of(const nlohmann::json& j) { return j.get<Ids>(); }
 
+LoadOptions with_context(int64_t tokens) {
+  LoadOptions o;
+  o.context_tokens = tokens;
+  return o;
+}
+
 class DemoEngine : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -262,7 +268,7 @@ TEST_F(DemoEngine, MetricsDescribeTheRequest) {
 }
 
 TEST_F(DemoEngine, FullContextEndsGeneration) {
-  ASSERT_TRUE(engine_->load(demo_model_dir(), LoadOptions{0, 20, {}}).ok());
+  ASSERT_TRUE(engine_->load(demo_model_dir(), with_context(20)).ok());
   auto r = engine_->generate(greedy({{Message::user("What is the capital of France?")}}, 100));
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(r->stop_reason, StopReason::kContextFull);
@@ -271,7 +277,7 @@ TEST_F(DemoEngine, FullContextEndsGeneration) {
 }
 
 TEST_F(DemoEngine, PromptLongerThanTheContextFailsBeforeAnyWork) {
-  ASSERT_TRUE(engine_->load(demo_model_dir(), LoadOptions{0, 40, {}}).ok());
+  ASSERT_TRUE(engine_->load(demo_model_dir(), with_context(40)).ok());
   auto r = engine_->generate(greedy(what_is_in("img_a_64x64.png")));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.message().find("80 tokens"), std::string::npos) << r.message();

@@ -1,0 +1,47 @@
+#pragma once
+// Fidelity, measured: the same prompts at several precisions of one model,
+// against the 16-bit reference. For each prompt the reference makes a greedy
+// continuation of `tokens` tokens; that continuation is teacher-forced through
+// every precision (one prefill of prompt + continuation returning the logits
+// of every position that predicts a continuation token), so all precisions
+// are judged on the same tokens: per-position KL(P_ref || P_q) and top-1
+// agreement (core/engine/fidelity.h). Each precision also answers every
+// prompt greedily from an empty KV cache, which gives its answers, its time
+// to first token and its decode speed (after an unmeasured warm-up of two
+// tokens, so that paging weights in is not counted as the first prompt's).
+//
+// Precisions are loaded one after another (load, measure, unload): the
+// report says sequential. The reference's logits of every prompt are held
+// until the last precision is measured: prompts x tokens x vocab floats
+// (5 x 32 x 151,936 x 4 B = 97 MB for the real vocabulary).
+#include <atomic>
+#include <cstddef>
+#include <functional>
+
+#include "core/common/result.h"
+#include "core/engine/compare_report.h"
+#include "core/engine/compare_request.h"
+#include "core/engine/engine.h"
+
+namespace ql::engine {
+
+struct CompareStep {
+  size_t precision = 0, precision_count = 0;  // the row (run order) being worked on
+  size_t prompt = 0, prompt_count = 0;        // the prompt being run; == prompt_count while loading
+  double load_fraction = 1;                   // < 1 while the precision is loading
+};
+// Called on the calling thread before each load step and each prompt.
+using CompareProgress = std::function<void(const CompareStep&)>;
+
+// Runs the comparison on `engine`, whose model is replaced; it is unloaded
+// when the comparison ends, whatever the outcome. To cancel from another
+// thread, set *cancel and call engine.stop(): the flag keeps any later step
+// from starting, stop() ends the running one (generation between tokens,
+// prefill between layers, loading between tensors). A cancelled comparison
+// returns an error for which Engine::is_cancelled is true. Other errors name
+// the precision and the prompt (1-based) at fault.
+Result<CompareReport> compare_precisions(Engine& engine, const CompareRequest& request,
+                                         const CompareProgress& progress = {},
+                                         const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace ql::engine
