@@ -11,8 +11,11 @@ sys=/tmp/ql-sysroot
 mkdir -p "$sys"
 for deb in "$repo"/.ext/debs/*.deb; do dpkg -x "$deb" "$sys"; done
 export PKG_CONFIG_SYSROOT_DIR=$sys
-export PKG_CONFIG_PATH=$sys/usr/lib/x86_64-linux-gnu/pkgconfig:$sys/usr/share/pkgconfig
-export LD_LIBRARY_PATH=$sys/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+# OpenBLAS's .pc and library sit in its flavour folder (Debian's alternatives
+# symlinks are not made by dpkg -x).
+blas=$sys/usr/lib/x86_64-linux-gnu/openblas-pthread
+export PKG_CONFIG_PATH=$sys/usr/lib/x86_64-linux-gnu/pkgconfig:$sys/usr/share/pkgconfig:$blas/pkgconfig
+export LD_LIBRARY_PATH=$sys/usr/lib/x86_64-linux-gnu:$blas:${LD_LIBRARY_PATH:-}
 export PATH=/usr/local/cuda/bin:$PATH
 
 if [ "${1:-}" = "--reference" ]; then
