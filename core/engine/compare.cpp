@@ -79,7 +79,7 @@ class CompareRun {
       return err("continuation length {} is invalid (expected at least 1 token)", request_.tokens);
     }
     report_.reference = plan->front().name;
-    report_.sequential = true;  // TODO(planner): load together when the memory plan says they fit
+    report_.sequential = true;  // one precision at a time; loading several together (when the plan fits) is not done yet
     report_.tokens = request_.tokens;
     for (const ComparePrompt& p : request_.prompts) report_.prompts.push_back({p.label, 0, 0});
     forced_.resize(request_.prompts.size());

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/cli_runner.h"
+
 namespace ql::engine::testing {
 
 namespace fs = std::filesystem;
@@ -58,46 +60,9 @@ class ScratchDir {
   std::string path_;
 };
 
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-inline std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct CliRun {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-inline CliRun run_cli(const std::vector<std::string>& args, const std::string& stdin_text = "") {
-  ScratchDir dir;
-  // The demo model has no tokenizer.json: the installed default must be the one found.
-  std::string cmd = "env -u QUANTLENS_TOKENIZER ";
-  cmd += shell_quote(QL_CLI_PATH);
-  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on "literal" + string.
-  for (const auto& a : args) {
-    cmd += ' ';
-    cmd += shell_quote(a);
-  }
-  cmd += " <";
-  cmd += shell_quote(dir.write("stdin", stdin_text));
-  cmd += " >";
-  cmd += shell_quote(dir.file("out"));
-  cmd += " 2>";
-  cmd += shell_quote(dir.file("err"));
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir.file("out"));
-  r.err = slurp(dir.file("err"));
-  return r;
-}
+using ql::testing::CliRun;
+using ql::testing::run_cli;
+using ql::testing::shell_quote;
+using ql::testing::slurp;
 
 }  // namespace ql::engine::testing

@@ -18,6 +18,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#ifdef QL_CLI_PATH
+#include "tests/unit/cli_runner.h"
+#endif
+
 namespace ql::model::testing {
 
 namespace fs = std::filesystem;
@@ -252,24 +256,10 @@ inline void erase_fake(std::vector<FakeTensor>& ts, const std::string& name) {
 }
 
 // ---------------------------------------------------------------------------
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
 #ifdef QL_CLI_PATH
+using ql::testing::CliRun;
 // Runs quantlens-cli with `args` (already shell-quoted where needed).
-inline CliRun run_cli(const std::string& args) {
-  TempDir tmp;
-  const std::string cmd = fmt::format("'{}' {} >'{}' 2>'{}'", QL_CLI_PATH, args, tmp.file("out"), tmp.file("err"));
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(tmp.file("out"));
-  r.err = read_file(tmp.file("err"));
-  return r;
-}
+inline CliRun run_cli(const std::string& args) { return ql::testing::run_cli_line(args); }
 #endif
 
 }  // namespace ql::model::testing

@@ -1,5 +1,7 @@
 // quantlens-cli tokenize / detokenize: output and exit codes (0 ok, 2 bad input).
 #include <gtest/gtest.h>
+
+#include "tests/unit/cli_runner.h"
 #include <unistd.h>
 
 #include <cstdlib>
@@ -21,49 +23,12 @@ std::string scratch_prefix() { return ::testing::TempDir() + "/pid" + std::to_st
 
 namespace {
 
-struct CliRun {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using ql::testing::CliRun;
+using ql::testing::shell_quote;
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  q += '\'';
-  return q;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
+// A clean environment for the tokenizer search unless the test sets one.
 CliRun run_cli(const std::vector<std::string>& args, const std::string& env = "") {
-  const std::string out_path = scratch_prefix() + "_tokcli_out.txt";
-  const std::string err_path = scratch_prefix() + "_tokcli_err.txt";
-  // A clean environment for the tokenizer search unless the test sets it.
-  std::string cmd = "env ";
-  cmd += env.empty() ? "-u QUANTLENS_TOKENIZER" : env;
-  cmd += " ";
-  cmd += shell_quote(QL_CLI_PATH);
-  for (const auto& a : args) {
-    cmd += ' ';
-    cmd += shell_quote(a);
-  }
-  // Appended piece by piece: GCC 12 gives a false -Wrestrict on "literal" + string.
-  cmd += " >";
-  cmd += shell_quote(out_path);
-  cmd += " 2>";
-  cmd += shell_quote(err_path);
-  const int status = std::system(cmd.c_str());
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return {code, slurp(out_path), slurp(err_path)};
+  return ql::testing::run_cli(args, "", env.empty() ? "-u QUANTLENS_TOKENIZER" : env);
 }
 
 TEST(TokenizerCli, TokenizePrintsIds) {
