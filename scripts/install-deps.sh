@@ -10,7 +10,12 @@ packages=(
   libfmt-dev libspdlog-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcli11-dev
   libgtest-dev libgmock-dev libopenblas-dev
   qt6-base-dev qt6-image-formats-plugins libqcustomplot-dev
+  qt6-qpa-plugins libqt6svg6
+  xvfb xauth
 )
+# qt6-qpa-plugins: the app's window-system plugins (xcb, wayland), only
+# recommended by Qt's packages; libqt6svg6: the app's icon; xvfb, xauth:
+# tools/screenshots.sh.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()

@@ -2,6 +2,7 @@
 // Summarises a model folder: the architecture from config.json, parameter
 // counts per component, the tensors and dtypes found, the fused-expert
 // orientation, and every way the weights disagree with the config.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
+#include "core/model/bnb_modules.h"
 #include "core/model/model_inspection.h"
 
 namespace ql::cli {
@@ -92,6 +94,35 @@ nlohmann::json config_json(const model::ModelConfig& c) {
   };
 }
 
+// A bitsandbytes folder (quantization_config): its format and which modules
+// are stored quantized; null for a 16-bit folder.
+nlohmann::json quantization_json(const ModelInspection& m) {
+  if (!m.config.quantization) return nullptr;
+  const auto& q = *m.config.quantization;
+  nlohmann::json modules = nlohmann::json::array();
+  for (const auto& mod : model::bnb_quantized_modules(m.schema, q.skip_modules)) modules.push_back(mod.name);
+  return {{"method", "bitsandbytes"},
+          {"format", model::bnb_format_name(q)},
+          {"double_quant", q.format == quant::QuantFormat::kNf4},
+          {"skip_modules", q.skip_modules},
+          {"int8_threshold", q.int8_threshold},
+          {"quantized_modules", modules}};
+}
+
+std::string quantization_text(const ModelInspection& m) {
+  const auto& q = *m.config.quantization;
+  const auto modules = model::bnb_quantized_modules(m.schema, q.skip_modules);
+  std::vector<std::string> components;
+  for (const auto& mod : modules) {
+    const std::string c(model::component_name(mod.weight->component));
+    if (std::find(components.begin(), components.end(), c) == components.end()) components.push_back(c);
+  }
+  return fmt::format("bitsandbytes {} checkpoint{}: {} Linear modules stored quantized ({}); skipped: [{}]",
+                     model::bnb_format_name(q),
+                     q.format == quant::QuantFormat::kNf4 ? " (NF4, double quantization)" : " (LLM.int8)",
+                     modules.size(), fmt::join(components, ", "), fmt::join(q.skip_modules, ", "));
+}
+
 nlohmann::json inspection_json(const ModelInspection& m, int exit_code) {
   nlohmann::json params = {{"source", m.counts_from_checkpoint ? "checkpoint" : "config"}};
   for (Component c : kComponents) params[std::string(model::component_name(c))] = m.parameters[c];
@@ -123,6 +154,7 @@ nlohmann::json inspection_json(const ModelInspection& m, int exit_code) {
   return {
       {"model_dir", m.dir},
       {"config", config_json(m.config)},
+      {"quantization", quantization_json(m)},
       {"generation", gen},
       {"schema_tensor_count", m.schema.size()},
       {"parameters", params},
@@ -153,6 +185,7 @@ void print_text(const ModelInspection& m) {
   fmt::print("Token ids      image {}, video {}, vision start {}, vision end {}; tied embeddings: {}\n",
              c.image_token_id, c.video_token_id, c.vision_start_token_id, c.vision_end_token_id,
              c.tie_word_embeddings ? "yes" : "no");
+  if (m.config.quantization) fmt::print("Quantization   {}\n", quantization_text(m));
   if (m.generation) {
     const auto& g = *m.generation;
     fmt::print("Generation     eos [{}], sampling {}, temperature {}, top-p {}, top-k {}, repetition penalty {}{}\n",

@@ -1,15 +1,19 @@
 // quantlens-cli: the headless twin of the desktop app. Each command lives in
 // its own cmd_*.cpp and calls the same core API as the GUI.
 #include <CLI/CLI.hpp>
+#if QL_HAVE_QT
 #include <QCoreApplication>
+#endif
 #include <spdlog/sinks/stdout_color_sinks.h>  // declares stderr_color_mt too
 #include <spdlog/spdlog.h>
 
 #include "app/cli/cli_common.h"
 
 int main(int argc, char** argv) {
+#if QL_HAVE_QT
   // Qt's image plugins (JPEG, WebP) are found through the application object.
   QCoreApplication qt_app(argc, argv);
+#endif
   // Log lines go to stderr: stdout carries the commands' output (text, JSON).
   spdlog::set_default_logger(spdlog::stderr_color_mt("quantlens"));
 
@@ -25,6 +29,7 @@ int main(int argc, char** argv) {
   ql::cli::add_chat_command(app, exit_code);
   ql::cli::add_plan_command(app, exit_code);
   ql::cli::add_compare_command(app, exit_code);
+  ql::cli::add_export_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

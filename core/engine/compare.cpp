@@ -68,8 +68,8 @@ struct RowWork {
 class CompareRun {
  public:
   CompareRun(Engine& engine, const CompareRequest& request, const CompareProgress& progress,
-             const std::atomic<bool>* cancel)
-      : engine_(engine), request_(request), progress_(progress), cancel_(cancel) {}
+             const std::atomic<bool>* cancel, const CompareTokenCallback& on_token)
+      : engine_(engine), request_(request), progress_(progress), cancel_(cancel), on_token_(on_token) {}
 
   Result<CompareReport> run() {
     auto plan = plan_compare_precisions(request_.precisions);
@@ -159,8 +159,9 @@ class CompareRun {
     r.sampling = greedy();
     r.max_new_tokens = request_.tokens;
     engine_.reset_cache();  // the time to first token covers the whole prompt at every precision
-    return engine_.generate(r, [this](const StreamedToken&) {
+    return engine_.generate(r, [this, j](const StreamedToken& token) {
       if (cancelled()) engine_.stop();
+      if (on_token_) on_token_(precision_index_, j, token);
     });
   }
 
@@ -239,6 +240,7 @@ class CompareRun {
   const CompareRequest& request_;
   const CompareProgress& progress_;
   const std::atomic<bool>* cancel_;
+  const CompareTokenCallback& on_token_;
   size_t precision_index_ = 0, precision_count_ = 0;
   std::vector<ForcedPrompt> forced_;
   CompareReport report_;
@@ -247,13 +249,14 @@ class CompareRun {
 }  // namespace
 
 Result<CompareReport> compare_precisions(Engine& engine, const CompareRequest& request,
-                                         const CompareProgress& progress, const std::atomic<bool>* cancel) {
+                                         const CompareProgress& progress, const std::atomic<bool>* cancel,
+                                         const CompareTokenCallback& on_token) {
   // No exception leaves core (DESIGN.md, "Threads"): a throwing progress
   // callback or an allocation failure becomes an error, and the engine is
   // left empty either way.
   auto result = [&]() -> Result<CompareReport> {
     try {
-      return CompareRun(engine, request, progress, cancel).run();
+      return CompareRun(engine, request, progress, cancel, on_token).run();
     } catch (const std::bad_alloc&) {
       return internal_err("comparing precisions: out of memory");
     } catch (const std::exception& e) {

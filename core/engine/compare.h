@@ -22,6 +22,7 @@
 #include "core/engine/compare_report.h"
 #include "core/engine/compare_request.h"
 #include "core/engine/engine.h"
+#include "core/engine/generation_result.h"
 
 namespace ql::engine {
 
@@ -33,6 +34,14 @@ struct CompareStep {
 // Called on the calling thread before each load step and each prompt.
 using CompareProgress = std::function<void(const CompareStep&)>;
 
+// Each token of each precision's measured greedy answer, as it is sampled
+// (the warm-up and the teacher-forced runs stream nothing), so a view can
+// show the answers growing side by side. `row` is the precision's index in
+// run order (CompareReport::precisions, the reference first), `prompt` the
+// prompt's index in the request. The tokens of one answer joined give
+// PromptOutcome::answer. Called on the calling thread.
+using CompareTokenCallback = std::function<void(size_t row, size_t prompt, const StreamedToken&)>;
+
 // Runs the comparison on `engine`, whose model is replaced; it is unloaded
 // when the comparison ends, whatever the outcome. To cancel from another
 // thread, set *cancel and call engine.stop(): the flag keeps any later step
@@ -42,6 +51,7 @@ using CompareProgress = std::function<void(const CompareStep&)>;
 // the precision and the prompt (1-based) at fault.
 Result<CompareReport> compare_precisions(Engine& engine, const CompareRequest& request,
                                          const CompareProgress& progress = {},
-                                         const std::atomic<bool>* cancel = nullptr);
+                                         const std::atomic<bool>* cancel = nullptr,
+                                         const CompareTokenCallback& on_token = {});
 
 }  // namespace ql::engine

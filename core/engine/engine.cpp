@@ -95,6 +95,12 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
   return result;
 }
 
+Result<io::ExportResult> Engine::export_model(const io::ExportRequest& request, const io::ExportProgressFn& progress) {
+  std::lock_guard run(run_mutex_);
+  stop_.store(false);
+  return guarded("exporting", [&] { return io::export_model(request, progress, &stop_); });
+}
+
 void Engine::reset_cache() {
   std::lock_guard run(run_mutex_);
   if (!loaded_) return;

@@ -5,8 +5,8 @@
 // callback, and keeps the KV cache between requests so that a multi-turn chat
 // only runs each new turn.
 //
-// Threading: load / unload / prepare / generate / reset_cache run on one
-// engine thread (calls from several threads are serialised, never
+// Threading: load / unload / prepare / generate / reset_cache / export_model
+// run on one engine thread (calls from several threads are serialised, never
 // overlapped). stop(), metrics() and info() may be called from any thread;
 // stop() is also safe in a signal handler. No exception leaves the engine.
 #include <atomic>
@@ -21,6 +21,7 @@
 #include "core/engine/metrics.h"
 #include "core/engine/prompt_builder.h"
 #include "core/engine/request.h"
+#include "core/io/export.h"
 #include "core/model/qwen3vl_model.h"
 
 namespace ql::engine {
@@ -51,15 +52,23 @@ class Engine {
   // The next request runs its whole prompt (e.g. a new conversation).
   void reset_cache();
 
-  // Ends the running load or generation: generation stops between decode
+  // Exports a model folder (core/io/export.h): it reads the source checkpoint,
+  // not the loaded model, so nothing needs to be loaded. Runs like the other
+  // operations (one at a time); stop() cancels it, leaving no files. Progress
+  // is reported on the calling thread.
+  Result<io::ExportResult> export_model(const io::ExportRequest& request, const io::ExportProgressFn& progress = {});
+
+  // Ends the running load, generation or export: generation stops between decode
   // steps (or between layers while prefilling). A stop() with nothing running
   // has no effect on later calls.
   void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
 
   Metrics metrics() const { return metrics_.snapshot(); }
 
-  // True for the error of a cancelled load.
-  static bool is_cancelled(const Error& e) { return e.message == model::kCancelledMessage; }
+  // True for the error of a cancelled load or export.
+  static bool is_cancelled(const Error& e) {
+    return e.message == model::kCancelledMessage || e.message == io::kExportCancelledMessage;
+  }
 
  private:
   PromptContext prompt_context() const;

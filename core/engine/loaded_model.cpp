@@ -7,6 +7,7 @@
 #include "core/engine/context_limit.h"
 #include "core/engine/load_precision.h"
 #include "core/engine/model_tokenizer.h"
+#include "core/model/bnb_precision.h"
 #include "core/text/tokenizer_location.h"
 
 namespace ql::engine {
@@ -61,6 +62,9 @@ Result<std::unique_ptr<LoadedModel>> load_model_folder(const std::string& dir, c
                                      info.preprocess.max_pixels);
   if (!precision) return precision.error();
   info.precision = precision->name;
+  // A bitsandbytes folder's quantized modules keep their stored format.
+  if (info.config.quantization)
+    info.precision = model::bnb_precision_text(precision->name, precision->policy, info.config);
 
   TokenizerChoice tok = choose_tokenizer(text::locate_tokenizer(dir), info.config);
   m->tokenizer = std::move(tok.tokenizer);

@@ -9,16 +9,31 @@ std::string_view dtype_name(DType t) {
     case DType::kBF16: return "BF16";
     case DType::kF16: return "F16";
     case DType::kF32: return "F32";
+    case DType::kI8: return "I8";
+    case DType::kU8: return "U8";
   }
   return "?";
 }
 
-size_t dtype_size(DType t) { return t == DType::kF32 ? 4 : 2; }
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::kF32: return 4;
+    case DType::kBF16:
+    case DType::kF16: return 2;
+    case DType::kI8:
+    case DType::kU8: return 1;
+  }
+  return 0;
+}
+
+bool is_float_dtype(DType t) { return t == DType::kBF16 || t == DType::kF16 || t == DType::kF32; }
 
 std::optional<DType> dtype_from_safetensors(std::string_view s) {
   if (s == "BF16") return DType::kBF16;
   if (s == "F16") return DType::kF16;
   if (s == "F32") return DType::kF32;
+  if (s == "I8") return DType::kI8;
+  if (s == "U8") return DType::kU8;
   return std::nullopt;
 }
 

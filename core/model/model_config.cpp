@@ -287,6 +287,7 @@ Result<ModelConfig> parse_model_config(std::string_view json_text, const std::st
   QL_TRY(parse_vision(vision, c.vision, c.text));
   QL_TRY(parse_token_ids(top, c));
   QL_TRY(parse_dtype(top, text, c));
+  QL_ASSIGN_OR_RETURN(c.quantization, parse_bnb_quantization(root, file));
 
   // §1.4: the top-level flag decides; text_config's copy is only a fallback.
   if (top.has("tie_word_embeddings")) {

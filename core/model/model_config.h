@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/common/result.h"
+#include "core/model/bnb_quantization.h"
 #include "core/model/dtype.h"
 
 namespace ql::model {
@@ -73,6 +74,9 @@ struct ModelConfig {
   int64_t vision_end_token_id = 0;
   bool tie_word_embeddings = false;
   std::optional<DType> dtype;           // dtype / torch_dtype, when declared
+  // A bitsandbytes checkpoint (quantization_config): its Linear modules are
+  // stored quantized (model/bnb_layout.h); `dtype` is then that of the rest.
+  std::optional<BnbQuantization> quantization;
 };
 
 // Parses config.json text; `file` names it in errors.

@@ -1,6 +1,7 @@
 #include "core/common/result.h"
 #include "core/model/model_inspection.h"
 
+#include "core/model/bnb_validation.h"
 #include "core/model/checkpoint.h"
 
 namespace ql::model {
@@ -30,12 +31,16 @@ Result<ModelInspection> inspect_model_folder(const std::string& dir) {
     ++m.validation.unreadable;
   } else {
     const ValidationReport earlier = std::move(m.validation);  // generation_config.json problems
-    m.validation = validate_checkpoint(*ckpt, m.schema, m.config.dtype);
+    m.validation = validate_model_checkpoint(*ckpt, m.config);
     m.weights = m.validation.ok() ? WeightsState::kValid : WeightsState::kInvalid;
     m.validation.problems.insert(m.validation.problems.begin(), earlier.problems.begin(), earlier.problems.end());
     m.validation.unreadable += earlier.unreadable;
-    m.parameters = count_parameters(*ckpt, m.schema);
-    m.counts_from_checkpoint = true;
+    // A bitsandbytes checkpoint stores packed codes and their companions, whose
+    // element counts are not parameters: its counts come from config.json.
+    if (!m.config.quantization) {
+      m.parameters = count_parameters(*ckpt, m.schema);
+      m.counts_from_checkpoint = true;
+    }
     m.contents = describe_contents(*ckpt);
   }
   m.text_parameters_per_token = text_parameters_per_token(m.config.text, m.parameters);

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/model/bnb_modules.h"
+#include "core/model/bnb_weights.h"
 #include "core/model/qwen3vl_model.h"
 #include "core/model/tensor_schema.h"
 #include "core/model/weight_upload.h"
@@ -22,14 +24,18 @@ class Loader {
          const WeightLoadOptions& options, uint64_t total, const WeightProgress& progress,
          const std::atomic<bool>* cancel)
       : ckpt_(ckpt), report_(report), policy_(options.policy), schema_(build_tensor_schema(config)),
-        uploader_(be, options.threads), total_(total), progress_(progress), cancel_(cancel) {
+        backend_(be), uploader_(be, options.threads), total_(total), progress_(progress), cancel_(cancel),
+        bnb_(config.quantization), dtype_(config.dtype) {
     for (const auto& spec : schema_) spec_by_name_.emplace(spec.name, &spec);
+    if (bnb_)
+      for (auto& m : bnb_quantized_modules(schema_, bnb_->skip_modules)) bnb_modules_.emplace(m.weight->name, m);
   }
 
   // The whole tensor as one weight: vectors [1, n], matrices [r, c], higher
   // ranks [dim0, product of the rest] (the patch-embedding Conv3d).
   Result<WeightPtr> whole(const std::string& name) {
     QL_TRY(check_cancel());
+    if (const BnbModule* m = bnb_module(name)) return prequantized(*m);
     auto view = ckpt_.find(name);
     if (!view) return err("{}: tensor {} is missing", ckpt_.dir(), name);
     int64_t rows = 1, cols = 1;
@@ -46,6 +52,13 @@ class Loader {
   // Rows [first, first + rows) of a 2-D tensor, or elements of a vector.
   Result<WeightPtr> rows_of(const std::string& name, int64_t first, int64_t rows) {
     QL_TRY(check_cancel());
+    // A stored-quantized fused weight (the vision qkv) is one weight, as
+    // bitsandbytes quantized it (NF4 blocks and double quantization run over
+    // all of it); its parts are row views of it.
+    if (const BnbModule* m = bnb_module(name)) {
+      QL_ASSIGN_OR_RETURN(WeightPtr whole_weight, prequantized(*m));
+      return backend_.weight_rows(whole_weight, first, rows);
+    }
     auto view = ckpt_.find(name);
     if (!view) return err("{}: tensor {} is missing", ckpt_.dir(), name);
     const std::string part = fmt::format("{}[{}:{}]", name, first, first + rows);
@@ -113,6 +126,28 @@ class Loader {
     return std::optional<quant::QuantFormat>(quant::tensor_format(*policy_, *it->second));
   }
 
+  // The bitsandbytes module whose weight tensor is `name`; null when the
+  // checkpoint stores `name` 16-bit.
+  const BnbModule* bnb_module(const std::string& name) const {
+    auto it = bnb_modules_.find(name);
+    return it == bnb_modules_.end() ? nullptr : &it->second;
+  }
+
+  // A pre-quantized module keeps its stored format whatever the policy says
+  // for its component: converting int8 codes to nf4 (or back to 16-bit)
+  // would compound two quantizations. The engine's precision string says so
+  // (model/bnb_precision.h). Read once, shared by every row view.
+  Result<WeightPtr> prequantized(const BnbModule& m) {
+    auto cached = prequantized_.find(m.name);
+    if (cached != prequantized_.end()) return cached->second;
+    QL_ASSIGN_OR_RETURN(quant::QuantizedWeightPtr stored,
+                        read_bnb_weight(ckpt_, bnb_->format, m.name, m.rows, m.cols, dtype_));
+    count(bnb_module_stored_bytes(ckpt_, bnb_->format, m.name, m.rows, m.cols));
+    QL_ASSIGN_OR_RETURN(WeightPtr w, uploader_.upload_prequantized(m.weight->name, std::move(stored)));
+    prequantized_.emplace(m.name, w);
+    return w;
+  }
+
   Result<WeightPtr> upload(const std::string& tensor, const SourceMatrix& m) {
     auto format = format_of(tensor);
     if (!format) return format.error();
@@ -124,11 +159,16 @@ class Loader {
   const std::optional<quant::PrecisionPolicy>& policy_;
   const std::vector<TensorSpec> schema_;
   std::unordered_map<std::string_view, const TensorSpec*> spec_by_name_;
+  backend::Backend& backend_;
   WeightUploader uploader_;
   uint64_t total_;
   uint64_t done_ = 0;
   const WeightProgress& progress_;
   const std::atomic<bool>* cancel_;
+  const std::optional<BnbQuantization> bnb_;
+  const std::optional<DType> dtype_;
+  std::unordered_map<std::string, BnbModule> bnb_modules_;  // by weight tensor name
+  std::unordered_map<std::string, WeightPtr> prequantized_;  // by module name
 };
 
 Result<LinearWeights> linear(Loader& L, const std::string& prefix, bool bias) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/model/bnb_validation.h"
 #include "core/model/model_weights.h"
 #include "core/model/rotary.h"
 #include "core/model/tensor_schema.h"
@@ -174,8 +175,7 @@ Result<std::unique_ptr<Qwen3VLModel>> Qwen3VLModel::load(const ModelConfig& conf
                                                          const std::atomic<bool>* cancel,
                                                          const WeightLoadOptions& weight_options) {
   if (progress) progress(0.0, "checking tensors");
-  const auto schema = build_tensor_schema(config);
-  const ValidationReport report = validate_checkpoint(checkpoint, schema, config.dtype);
+  const ValidationReport report = validate_model_checkpoint(checkpoint, config);
   if (!report.ok()) {
     std::string msg = report.summary();
     const size_t shown = std::min<size_t>(report.problems.size(), 5);

@@ -90,7 +90,8 @@ Result<TensorInfo> parse_entry(const std::string& name, const json& e, const std
   auto dtype = dtype_from_safetensors(dtype_str);
   if (!dtype) {
     if (is_known_safetensors_dtype(dtype_str))
-      return err("{}: dtype {} is not supported (only BF16, F16 and F32)", who, dtype_str);
+      return err("{}: dtype {} is not supported (only BF16, F16, F32, and I8/U8 in bitsandbytes checkpoints)", who,
+                 dtype_str);
     return err("{}: unknown dtype {}", who, quote(dtype_str));
   }
   t.dtype = *dtype;

@@ -64,7 +64,8 @@ std::string ValidationReport::summary() const {
   std::vector<std::string> parts;  // only the kinds that occurred
   const std::pair<size_t, const char*> kinds[] = {
       {unreadable, "unreadable file"}, {missing, "missing"},          {unexpected, "unexpected"},
-      {misshaped, "mis-shaped"},       {wrong_dtype, "wrong dtype"},  {ambiguous, "ambiguous expert orientation"}};
+      {misshaped, "mis-shaped"},       {wrong_dtype, "wrong dtype"},  {ambiguous, "ambiguous expert orientation"},
+      {invalid, "invalid quant state"}};
   for (auto [n, what] : kinds)
     if (n) parts.push_back(fmt::format("{} {}", n, what));
   return fmt::format("{}: {} problem{}: {}", dir, problems.size(), problems.size() == 1 ? "" : "s",
@@ -72,10 +73,11 @@ std::string ValidationReport::summary() const {
 }
 
 ValidationReport validate_checkpoint(const Checkpoint& checkpoint, const std::vector<TensorSpec>& schema,
-                                     std::optional<DType> expected_dtype) {
+                                     std::optional<DType> expected_dtype,
+                                     const std::vector<std::string>& checked_elsewhere) {
   ValidationReport r;
   r.dir = checkpoint.dir();
-  std::unordered_set<std::string_view> expected_names;
+  std::unordered_set<std::string_view> expected_names(checked_elsewhere.begin(), checked_elsewhere.end());
   for (const TensorSpec& spec : schema) {
     expected_names.insert(spec.name);
     const auto t = checkpoint.find(spec.name);

@@ -32,6 +32,7 @@ struct ValidationReport {
   size_t misshaped = 0;
   size_t wrong_dtype = 0;
   size_t ambiguous = 0;
+  size_t invalid = 0;                 // bitsandbytes quant states that cannot be read (bnb_validation.h)
   size_t unreadable = 0;              // files that failed to open or parse (added by callers)
   size_t checked = 0;                 // tensors of the schema found in the checkpoint
   // Every fused expert tensor whose orientation the shape decided.
@@ -44,7 +45,11 @@ struct ValidationReport {
 
 // `expected_dtype`: the config's declared dtype; every tensor must have it.
 // nullopt (config declares none): dtypes are not compared.
+// `checked_elsewhere`: names that are not in `schema` but not unexpected
+// either (the quantized tensors of a bitsandbytes checkpoint, which
+// bnb_validation.h checks).
 ValidationReport validate_checkpoint(const Checkpoint& checkpoint, const std::vector<TensorSpec>& schema,
-                                     std::optional<DType> expected_dtype);
+                                     std::optional<DType> expected_dtype,
+                                     const std::vector<std::string>& checked_elsewhere = {});
 
 }  // namespace ql::model

@@ -7,22 +7,21 @@
 namespace ql::model {
 namespace {
 
+// Float dtypes only: upload() refuses the integer ones first.
 backend::WeightFormat backend_format_of(DType t) {
   switch (t) {
     case DType::kBF16: return backend::WeightFormat::kBF16;
     case DType::kF16: return backend::WeightFormat::kF16;
-    case DType::kF32: return backend::WeightFormat::kF32;
+    default: return backend::WeightFormat::kF32;
   }
-  return backend::WeightFormat::kF32;
 }
 
 quant::SourceDType source_dtype_of(DType t) {
   switch (t) {
     case DType::kBF16: return quant::SourceDType::kBF16;
     case DType::kF16: return quant::SourceDType::kF16;
-    case DType::kF32: return quant::SourceDType::kF32;
+    default: return quant::SourceDType::kF32;
   }
-  return quant::SourceDType::kF32;
 }
 
 // A 16-bit format equal to the checkpoint's dtype needs no conversion.
@@ -47,6 +46,11 @@ void log_fp16_losses(const std::string& name, const quant::Dense16Report& r) {
 }  // namespace
 
 Result<backend::WeightPtr> WeightUploader::upload(const SourceMatrix& m, std::optional<quant::QuantFormat> format) {
+  // I8/U8 tensors are parts of bitsandbytes modules (upload_prequantized);
+  // validation keeps them from getting here, this keeps the promise local.
+  if (!is_float_dtype(m.tensor->dtype))
+    return err("{}: stored as {}, which is read only as part of a bitsandbytes module", m.name,
+               dtype_name(m.tensor->dtype));
   if (!format || is_stored_format(*format, m.tensor->dtype)) return finish(upload_as_stored(m));
   return finish(upload_converted(m, *format));
 }
@@ -81,6 +85,17 @@ Result<backend::WeightPtr> WeightUploader::upload_converted(const SourceMatrix& 
   hw.quantized = std::move(converted).value();
   hw.name = m.name;
   return backend_.upload_weight(hw);
+}
+
+Result<backend::WeightPtr> WeightUploader::upload_prequantized(const std::string& name,
+                                                               quant::QuantizedWeightPtr weight) {
+  backend::HostWeight hw;
+  hw.format = backend::weight_format_for(weight->format());
+  hw.rows = weight->rows();
+  hw.cols = weight->cols();
+  hw.quantized = std::move(weight);
+  hw.name = name;
+  return finish(backend_.upload_weight(hw));
 }
 
 Result<backend::WeightPtr> WeightUploader::finish(Result<backend::WeightPtr> uploaded) {

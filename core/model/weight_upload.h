@@ -38,6 +38,10 @@ class WeightUploader {
   // fp16's range for int8, or what the backend refused.
   Result<backend::WeightPtr> upload(const SourceMatrix& m, std::optional<quant::QuantFormat> format);
 
+  // A weight that the checkpoint already holds quantized (a bitsandbytes
+  // module, model/bnb_weights.h), handed over as stored: no conversion.
+  Result<backend::WeightPtr> upload_prequantized(const std::string& name, quant::QuantizedWeightPtr weight);
+
   // Weight::stored_bytes of every weight uploaded so far.
   size_t stored_bytes() const { return stored_bytes_; }
   // What converting to fp16 lost, summed over every tensor converted to fp16.

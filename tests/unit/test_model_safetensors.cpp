@@ -110,11 +110,32 @@ TEST(Safetensors, BadDtypeString) {
 }
 
 TEST(Safetensors, ValidButUnsupportedDtypesRefused) {
-  for (const char* dt : {"F8_E4M3", "I8", "F64", "U8", "BOOL", "I64"}) {
+  for (const char* dt : {"F8_E4M3", "F64", "BOOL", "I64"}) {
     const std::string h = fmt::format(R"({{"w": {{"dtype": "{}", "shape": [1], "data_offsets": [0, 1]}}}})", dt);
     expect_error(safetensors_bytes(h, data(1)),
-                 fmt::format("tensor \"w\": dtype {} is not supported (only BF16, F16 and F32)", dt));
+                 fmt::format("tensor \"w\": dtype {} is not supported (only BF16, F16, F32, and I8/U8 in "
+                             "bitsandbytes checkpoints)",
+                             dt));
   }
+}
+
+// I8 and U8 hold bitsandbytes' codes (FORMATS.md §6.2, §6.3): one byte per
+// element, a 0-rank tensor is one element.
+TEST(Safetensors, BitsandbytesIntegerDtypesParse) {
+  const std::string h =
+      R"({"codes": {"dtype": "I8", "shape": [2, 3], "data_offsets": [0, 6]},)"
+      R"( "format": {"dtype": "U8", "shape": [], "data_offsets": [6, 7]}})";
+  auto parsed = parse_bytes(safetensors_bytes(h, data(7)));
+  ASSERT_TRUE(parsed.ok()) << parsed.message();
+  ASSERT_EQ(parsed->tensors.size(), 2u);
+  EXPECT_EQ(parsed->tensors[0].name, "codes");
+  EXPECT_EQ(parsed->tensors[0].dtype, DType::kI8);
+  EXPECT_EQ(parsed->tensors[0].nbytes, 6u);
+  EXPECT_EQ(parsed->tensors[1].dtype, DType::kU8);
+  EXPECT_EQ(parsed->tensors[1].nbytes, 1u);
+  // The byte count still has to match the shape.
+  expect_error(safetensors_bytes(R"({"w": {"dtype": "U8", "shape": [4], "data_offsets": [0, 3]}})", data(3)),
+               "tensor \"w\": data_offsets [0, 3] hold 3 bytes but shape [4] of U8 needs 4");
 }
 
 TEST(Safetensors, ShapeNotAListOfNonNegativeInts) {

@@ -1,0 +1,38 @@
+#pragma once
+// One precision's column in the compare view: its name, what it is doing
+// (waiting, loading, answering, done), its answer as it streams in, and once
+// measured its figures: time to first token, tokens/s, weight memory, and
+// fidelity against the 16-bit reference (KL mean and p99, top-1 agreement).
+#include <QFrame>
+#include <QString>
+
+#include "core/engine/compare_report.h"
+
+class QFormLayout;
+class QLabel;
+class QPlainTextEdit;
+
+namespace ql::ui {
+
+class CompareColumn : public QFrame {
+  Q_OBJECT
+ public:
+  CompareColumn(const QString& precision, bool reference, bool added, QWidget* parent = nullptr);
+
+  void setStatus(const QString& status);
+  void appendAnswer(const QString& text);  // a streamed piece
+  void setAnswer(const QString& text);     // the whole answer (the report's)
+  QString answer() const;
+  // The row's figures (prompt `prompt`'s answer is shown; the row's means in the figures).
+  void showOutcome(const engine::PrecisionRow& row, size_t prompt);
+
+ private:
+  QLabel* addFigure(QFormLayout* form, const QString& label, const char* object_name);
+
+  bool reference_;
+  QLabel* status_;
+  QLabel *ttft_, *speed_, *weights_, *kl_mean_, *kl_p99_, *top1_;
+  QPlainTextEdit* answer_;
+};
+
+}  // namespace ql::ui

@@ -1,0 +1,21 @@
+#pragma once
+// Where the app finds what it ships: the demo model, the demo pictures and
+// the tokenizer. Each is looked up, first match wins, in
+//   1. $QUANTLENS_RESOURCES (a resources folder: demo-model/, images/),
+//   2. <executable>/../share/quantlens (the .deb's layout: demo-model/,
+//      resources/images/, tokenizer.json),
+//   3. the source tree this file was compiled from (a build tree).
+#include <QString>
+
+namespace ql::ui {
+
+// The demo model folder; empty when none of the places has one.
+QString demo_model_dir();
+// The demo pictures (shapes.png, bar_chart.png, stop_sign.png, ...); empty when not found.
+QString demo_images_dir();
+// share/quantlens/tokenizer.json beside an installed executable; empty when absent.
+QString installed_tokenizer();
+// True when `dir` is the demo model folder (the window then says its answers are noise).
+bool is_demo_model(const QString& dir);
+
+}  // namespace ql::ui
