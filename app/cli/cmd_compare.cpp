@@ -1,9 +1,10 @@
 // quantlens-cli compare --model DIR --precisions LIST [--prompts FILE] [--tokens N] [--threads N]
-//                       [--context N] [--json] [--verbose]
+//                       [--context N] [--vram GiB] [--json] [--verbose]
 // Fidelity, measured (core/engine/compare.h): the same prompts at each
 // precision, against the 16-bit reference. Prints a table (weights, KL mean
 // and p99, top-1 agreement, decode speed, time to first token) and the greedy
-// answers side by side; --json prints the whole report.
+// answers side by side; --json prints the whole report. With --vram the
+// precisions are held together when the memory planner says they all fit.
 //
 // Without --prompts the built-in set runs, which asks about the demo pictures
 // shapes.png, bar_chart.png and stop_sign.png. Their folder is the first of:
@@ -41,6 +42,7 @@ struct CompareOptions {
   int64_t tokens = engine::kDefaultCompareTokens;
   int threads = 0;
   int64_t context = 0;
+  double vram_gib = 0;  // 0: no budget, so one after another
   bool json = false, verbose = false;
 };
 
@@ -113,6 +115,7 @@ Result<engine::CompareRequest> build_request(const CompareOptions& o) {
   r.tokens = o.tokens;
   r.load.threads = o.threads;
   r.load.context_tokens = o.context;
+  r.load.memory_budget_gib = o.vram_gib;
   if (!o.prompts_file.empty()) {
     auto prompts = engine::load_compare_prompts(o.prompts_file);
     if (!prompts) return prompts.error();
@@ -151,9 +154,10 @@ std::string row_name(const engine::PrecisionRow& r) { return r.reference ? r.nam
 void print_text(const engine::CompareReport& report) {
   size_t name_width = 9;
   for (const auto& r : report.precisions) name_width = std::max(name_width, row_name(r).size());
-  std::cout << fmt::format("reference {}; {} prompts, {} teacher-forced tokens each; precisions loaded {}\n\n",
+  std::cout << fmt::format("reference {}; {} prompts, {} teacher-forced tokens each; precisions loaded {}\n",
                            report.reference, report.prompts.size(), report.tokens,
                            report.sequential ? "one after another" : "together");
+  std::cout << fmt::format("placement: {}\n\n", report.placement);
   std::cout << fmt::format("{:<{}}  {:>11}  {:>10}  {:>10}  {:>6}  {:>12}  {:>8}\n", "precision", name_width,
                            "weights MiB", "KL mean", "KL p99", "top-1", "decode tok/s", "TTFT ms");
   for (const auto& r : report.precisions) {
@@ -237,8 +241,12 @@ void add_compare_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)");
   cmd->add_option("--context", o->context, "KV cache size in tokens (default: 4096, capped by the model)");
+  cmd->add_option("--vram", o->vram_gib,
+                  "Memory budget in GiB: every precision must fit it alone, and they are held together when "
+                  "their plans fit it together (default: no budget, one after another)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json,
-                "Print one JSON object: {reference, sequential, tokens, prompts, precisions: [{name, "
+                "Print one JSON object: {reference, sequential, placement, tokens, prompts, precisions: [{name, "
                 "weights_bytes, kl_mean, kl_p99, top1_agreement, decode_tok_s, ttft_ms, answers, ...}]}");
   cmd->add_flag("--verbose", o->verbose, "Report progress on stderr");
   cmd->footer("KL: mean and nearest-rank p99 of KL(reference || precision) in nats over every teacher-forced "

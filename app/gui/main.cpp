@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/text/tokenizer_location.h"
 #include "ui/main/main_window.h"
 #include "ui/main/resource_paths.h"
 #include "ui/main/screenshot_run.h"
@@ -41,15 +40,6 @@ bool text_only(int argc, char** argv) {
     for (const char* opt : {"-h", "--help", "--help-all", "-v", "--version"})
       if (std::strcmp(argv[i], opt) == 0) return true;
   return false;
-}
-
-// The .deb installs the tokenizer beside the demo model; the engine finds it
-// through QUANTLENS_TOKENIZER (core/text/tokenizer_location.h), unless the
-// user named another one.
-void use_installed_tokenizer() {
-  if (qEnvironmentVariableIsSet(ql::text::kTokenizerEnvVar)) return;
-  const QString installed = ql::ui::installed_tokenizer();
-  if (!installed.isEmpty()) qputenv(ql::text::kTokenizerEnvVar, QFile::encodeName(installed));
 }
 
 // A scripted run must neither read nor change the user's settings and saved
@@ -104,7 +94,6 @@ int main(int argc, char** argv) {
   describe(app, parser, screenshots);
   QApplication::setDesktopFileName("io.github.quantlens.QuantLens");
 
-  use_installed_tokenizer();
   std::unique_ptr<QTemporaryDir> scratch;
   if (parser.isSet(screenshots)) {
     scratch = std::make_unique<QTemporaryDir>();

@@ -2,12 +2,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <exception>
+#include <memory>
+#include <mutex>
 #include <new>
+#include <optional>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "core/engine/compare_memory.h"
 #include "core/engine/compare_plan.h"
 #include "core/engine/fidelity.h"
 
@@ -65,6 +72,29 @@ struct RowWork {
   double decode_ms = 0, ttft_ms_sum = 0;
 };
 
+// Held together, precisions run on engines the caller cannot see, so its
+// stop() reaches only the one it gave. While the run lasts, a set cancel flag
+// is passed on to the engine in use every few milliseconds, so that a long
+// prefill there ends between layers as it would on the caller's engine.
+class StopRelay {
+ public:
+  StopRelay(const std::atomic<bool>& cancel, const std::atomic<Engine*>& current)
+      : thread_([&cancel, &current, this](std::stop_token st) {
+          std::mutex m;
+          std::unique_lock lock(m);
+          while (!st.stop_requested()) {
+            if (cancel.load(std::memory_order_relaxed)) {
+              if (Engine* e = current.load()) e->stop();
+            }
+            wake_.wait_for(lock, st, std::chrono::milliseconds(2), [] { return false; });
+          }
+        }) {}
+
+ private:
+  std::condition_variable_any wake_;
+  std::jthread thread_;  // last: joined before wake_ goes
+};
+
 class CompareRun {
  public:
   CompareRun(Engine& engine, const CompareRequest& request, const CompareProgress& progress,
@@ -78,24 +108,68 @@ class CompareRun {
     if (request_.tokens < 1) {
       return err("continuation length {} is invalid (expected at least 1 token)", request_.tokens);
     }
+    QL_ASSIGN_OR_RETURN(const CompareMemory memory, decide_compare_memory(request_.model_dir, *plan, request_.load));
     report_.reference = plan->front().name;
-    report_.sequential = true;  // one precision at a time; loading several together (when the plan fits) is not done yet
+    report_.sequential = !memory.together;
+    report_.placement = memory.reason;
     report_.tokens = request_.tokens;
     for (const ComparePrompt& p : request_.prompts) report_.prompts.push_back({p.label, 0, 0});
     forced_.resize(request_.prompts.size());
     precision_count_ = plan->size();
-    for (size_t i = 0; i < plan->size(); ++i) {
-      precision_index_ = i;
-      auto row = measure_precision((*plan)[i]);
-      engine_.unload();  // before the next precision loads: one model in memory at a time
-      if (!row) return row.error();
-      report_.precisions.push_back(std::move(row).value());
-    }
+    QL_TRY(memory.together ? run_together(*plan) : run_one_after_another(*plan));
     return std::move(report_);
   }
 
  private:
+  // Load, measure, unload: one model in memory at a time.
+  Status run_one_after_another(const std::vector<ComparePrecision>& plan) {
+    current_ = &engine_;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      precision_index_ = i;
+      RowWork w = start_row(plan[i]);
+      Status st = load(w.row);
+      auto row = st ? measure_precision(std::move(w)) : Result<PrecisionRow>(st.error());
+      engine_.unload();  // before the next precision loads
+      if (!row) return row.error();
+      report_.precisions.push_back(std::move(row).value());
+    }
+    return {};
+  }
+
+  // Every precision loaded first, each in its own engine (the caller's for
+  // the first), all kept while each is measured in turn, then all unloaded.
+  Status run_together(const std::vector<ComparePrecision>& plan) {
+    std::vector<std::unique_ptr<Engine>> extra;  // destroyed (unloaded) on every way out
+    std::optional<StopRelay> relay;
+    if (cancel_) relay.emplace(*cancel_, current_);
+    std::vector<Engine*> engines;
+    std::vector<RowWork> works;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      precision_index_ = i;
+      if (i == 0) {
+        engines.push_back(&engine_);
+      } else {
+        extra.push_back(std::make_unique<Engine>(engine_.image_decoder()));
+        engines.push_back(extra.back().get());
+      }
+      current_ = engines[i];
+      works.push_back(start_row(plan[i]));
+      QL_TRY(load(works[i].row));
+    }
+    for (size_t i = 0; i < plan.size(); ++i) {
+      precision_index_ = i;
+      current_ = engines[i];
+      QL_ASSIGN_OR_RETURN(PrecisionRow row, measure_precision(std::move(works[i])));
+      report_.precisions.push_back(std::move(row));
+    }
+    relay.reset();  // before the engines it may stop go
+    current_ = &engine_;
+    for (Engine* e : engines) e->unload();
+    return {};
+  }
+
   bool cancelled() const { return cancel_ && cancel_->load(std::memory_order_relaxed); }
+  Engine& engine() const { return *current_.load(); }
 
   void step(size_t prompt, double load_fraction) const {
     if (progress_) {
@@ -103,16 +177,20 @@ class CompareRun {
     }
   }
 
-  Result<PrecisionRow> measure_precision(const ComparePrecision& p) {
+  static RowWork start_row(const ComparePrecision& p) {
     RowWork w;
     w.row.name = p.name;
     w.row.reference = p.reference;
     w.row.added = p.added;
-    QL_TRY(load(w.row));
+    return w;
+  }
+
+  // Runs on the loaded engine in use: the warm-up, then every prompt.
+  Result<PrecisionRow> measure_precision(RowWork w) {
     QL_TRY(warm_up(w.row));
     for (size_t j = 0; j < request_.prompts.size(); ++j) QL_TRY(measure_prompt(j, w));
     auto summary = w.fidelity.summary();
-    if (!summary) return at(summary.error(), p.name);
+    if (!summary) return at(summary.error(), w.row.name);
     w.row.fidelity = *summary;
     w.row.decode_tok_s = w.decode_ms > 0 ? 1000.0 * static_cast<double>(w.decode_tokens) / w.decode_ms : 0;
     w.row.ttft_ms = w.ttft_ms_sum / static_cast<double>(request_.prompts.size());
@@ -125,13 +203,13 @@ class CompareRun {
     LoadOptions options = request_.load;
     options.precision = row.name;
     const auto start = Clock::now();
-    Status st = engine_.load(request_.model_dir, options, [this](double fraction, const std::string&) {
-      if (cancelled()) engine_.stop();
+    Status st = engine().load(request_.model_dir, options, [this](double fraction, const std::string&) {
+      if (cancelled()) engine().stop();
       step(request_.prompts.size(), fraction);
     });
     if (!st) return at(st.error(), row.name);
     row.load_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    const auto info = engine_.info();
+    const auto info = engine().info();
     if (!info) return internal_err("{}: the model is not loaded after loading", row.name);
     row.weight_bytes = info->weight_bytes;
     row.loaded_precision = info->precision;
@@ -147,7 +225,7 @@ class CompareRun {
     r.prompt = request_.prompts[0].prompt;
     r.sampling = greedy();
     r.max_new_tokens = 2;
-    auto warm = engine_.generate(r);
+    auto warm = engine().generate(r);
     if (!warm) return at(warm.error(), fmt::format("{}, prompt 1", row.name));
     if (warm->stop_reason == StopReason::kStopped) return cancelled_error();
     return {};
@@ -158,9 +236,9 @@ class CompareRun {
     r.prompt = request_.prompts[j].prompt;
     r.sampling = greedy();
     r.max_new_tokens = request_.tokens;
-    engine_.reset_cache();  // the time to first token covers the whole prompt at every precision
-    return engine_.generate(r, [this, j](const StreamedToken& token) {
-      if (cancelled()) engine_.stop();
+    engine().reset_cache();  // the time to first token covers the whole prompt at every precision
+    return engine().generate(r, [this, j](const StreamedToken& token) {
+      if (cancelled()) engine().stop();
       if (on_token_) on_token_(precision_index_, j, token);
     });
   }
@@ -186,7 +264,7 @@ class CompareRun {
     r.sampling = greedy();
     r.max_new_tokens = 0;
     for (int64_t k = -positions; k < 0; ++k) r.logit_rows.rows.push_back(k);
-    auto forced = engine_.generate(r);
+    auto forced = engine().generate(r);
     if (!forced) return forced.error();
     if (forced->stop_reason == StopReason::kStopped) return cancelled_error();
     Rows rows;
@@ -236,7 +314,8 @@ class CompareRun {
     return {};
   }
 
-  Engine& engine_;
+  Engine& engine_;                        // the caller's: the first row's when held together
+  std::atomic<Engine*> current_{nullptr};  // the engine the running step uses (read by StopRelay)
   const CompareRequest& request_;
   const CompareProgress& progress_;
   const std::atomic<bool>* cancel_;

@@ -10,8 +10,12 @@
 // to first token and its decode speed (after an unmeasured warm-up of two
 // tokens, so that paging weights in is not counted as the first prompt's).
 //
-// Precisions are loaded one after another (load, measure, unload): the
-// report says sequential. The reference's logits of every prompt are held
+// Where the memory planner says their plans fit the budget together
+// (core/engine/compare_memory.h), every precision is loaded first, each into
+// its own Engine, and all stay loaded while each is measured in turn;
+// otherwise, and without a budget, they are loaded one after another (load,
+// measure, unload). The report says which (sequential, placement); the
+// figures do not depend on it. The reference's logits of every prompt are held
 // until the last precision is measured: prompts x tokens x vocab floats
 // (5 x 32 x 151,936 x 4 B = 97 MB for the real vocabulary).
 #include <atomic>
@@ -42,11 +46,14 @@ using CompareProgress = std::function<void(const CompareStep&)>;
 // PromptOutcome::answer. Called on the calling thread.
 using CompareTokenCallback = std::function<void(size_t row, size_t prompt, const StreamedToken&)>;
 
-// Runs the comparison on `engine`, whose model is replaced; it is unloaded
-// when the comparison ends, whatever the outcome. To cancel from another
-// thread, set *cancel and call engine.stop(): the flag keeps any later step
-// from starting, stop() ends the running one (generation between tokens,
-// prefill between layers, loading between tensors). A cancelled comparison
+// Runs the comparison on `engine`, whose model is replaced (held together,
+// the first row runs on it and the others on engines made here with its
+// image decoder); every engine is unloaded when the comparison ends, whatever
+// the outcome. To cancel from another thread, set *cancel and call
+// engine.stop(): the flag keeps any later step from starting, stop() ends the
+// running one (generation between tokens, prefill between layers, loading
+// between tensors); held together, the flag is also passed on to the engine
+// in use within a few milliseconds. A cancelled comparison
 // returns an error for which Engine::is_cancelled is true. Other errors name
 // the precision and the prompt (1-based) at fault.
 Result<CompareReport> compare_precisions(Engine& engine, const CompareRequest& request,

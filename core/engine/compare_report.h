@@ -43,6 +43,7 @@ struct PromptInfo {
 struct CompareReport {
   std::string reference;   // name of the reference row
   bool sequential = true;  // precisions were loaded one after another, never together
+  std::string placement;   // why, in one line (CompareMemory::reason), e.g. "held together: 3 precisions need ..."
   int64_t tokens = 0;      // continuation / answer length asked for
   std::vector<PromptInfo> prompts;
   std::vector<PrecisionRow> precisions;  // run order: the reference first

@@ -42,6 +42,7 @@ nlohmann::json compare_report_json(const CompareReport& report) {
   for (const PrecisionRow& r : report.precisions) rows.push_back(row_json(r));
   return {{"reference", report.reference},
           {"sequential", report.sequential},
+          {"placement", report.placement},
           {"tokens", report.tokens},
           {"prompts", std::move(prompts)},
           {"precisions", std::move(rows)}};

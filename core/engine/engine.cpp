@@ -4,26 +4,10 @@
 #include <new>
 #include <utility>
 
+#include "core/common/no_exceptions.h"
 #include "core/engine/generation.h"
 
 namespace ql::engine {
-namespace {
-
-// The engine's promise: no exception leaves it (DESIGN.md, "Threads").
-template <typename F>
-auto guarded(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return internal_err("{}: out of memory", what);
-  } catch (const std::exception& e) {
-    return internal_err("{}: {}", what, e.what());
-  } catch (...) {
-    return internal_err("{}: unknown failure", what);
-  }
-}
-
-}  // namespace
 
 Engine::Engine(ImageDecoder decoder) : decoder_(std::move(decoder)) {}
 
@@ -32,7 +16,7 @@ Engine::~Engine() = default;
 Status Engine::load(const std::string& model_dir, const LoadOptions& options, const model::LoadProgress& progress) {
   std::lock_guard run(run_mutex_);
   stop_.store(false);
-  return guarded("loading the model", [&]() -> Status {
+  return no_exceptions("loading the model", [&]() -> Status {
     auto loaded = load_model_folder(model_dir, options, progress, &stop_);
     if (!loaded) return loaded.error();
     std::unique_ptr<LoadedModel> previous;
@@ -76,7 +60,7 @@ PromptContext Engine::prompt_context() const {
 Result<PreparedPrompt> Engine::prepare(const Prompt& prompt) {
   std::lock_guard run(run_mutex_);
   if (!loaded_) return err("no model is loaded");
-  return guarded("preparing the prompt", [&] { return prepare_prompt(prompt, prompt_context()); });
+  return no_exceptions("preparing the prompt", [&] { return prepare_prompt(prompt, prompt_context()); });
 }
 
 Result<GenerationResult> Engine::generate(const GenerationRequest& request, const TokenCallback& on_token) {
@@ -84,7 +68,7 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
   stop_.store(false);
   if (!loaded_) return err("no model is loaded");
   metrics_.begin();
-  auto result = guarded("generating", [&]() -> Result<GenerationResult> {
+  auto result = no_exceptions("generating", [&]() -> Result<GenerationResult> {
     auto prompt = prepare_prompt(request.prompt, prompt_context());
     if (!prompt) return prompt.error();
     return run_generation(*loaded_, std::move(prompt).value(), request, on_token, stop_, metrics_);
@@ -98,7 +82,7 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
 Result<io::ExportResult> Engine::export_model(const io::ExportRequest& request, const io::ExportProgressFn& progress) {
   std::lock_guard run(run_mutex_);
   stop_.store(false);
-  return guarded("exporting", [&] { return io::export_model(request, progress, &stop_); });
+  return no_exceptions("exporting", [&] { return io::export_model(request, progress, &stop_); });
 }
 
 void Engine::reset_cache() {

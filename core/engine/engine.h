@@ -42,6 +42,9 @@ class Engine {
   void unload();
   std::optional<ModelInfo> info() const;  // nullopt: nothing loaded
 
+  // The decoder it was made with, so a comparison can make engines that read images alike.
+  const ImageDecoder& image_decoder() const { return decoder_; }
+
   // The prompt a request would run (ids, preprocessed images), without running it.
   Result<PreparedPrompt> prepare(const Prompt& prompt);
 

@@ -12,6 +12,7 @@
 #include "core/io/dense16_tensor_writer.h"
 #include "core/io/export_source.h"
 #include "core/io/safetensors_writer.h"
+#include "core/io/sharded_folder.h"
 #include "core/model/bnb_layout.h"
 #include "core/model/bnb_modules.h"
 #include "core/model/json_fields.h"
@@ -21,7 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::map<std::string, std::string> kMetadata = {{"format", "pt"}};  // what transformers writes
 
 struct Plan {
   quant::QuantFormat format = quant::QuantFormat::kInt8Rowwise;
@@ -119,10 +119,6 @@ Result<Plan> make_plan(const ExportRequest& request, const model::Checkpoint& ch
   return plan;
 }
 
-std::string out_path(const ExportRequest& request, const std::string& name) {
-  return request.out_dir.empty() ? name : (fs::path(request.out_dir) / name).string();
-}
-
 bool is_fused_qkv(const model::BnbModule& m) {
   const std::string tail = ".attn.qkv";
   return m.name.size() >= tail.size() && m.name.compare(m.name.size() - tail.size(), tail.size(), tail) == 0;
@@ -160,7 +156,7 @@ std::string report_type(const SafetensorsEntry& e, const Plan& plan, bool codes)
 
 Status write_shard(const ExportRequest& request, const model::Checkpoint& checkpoint, const Plan& plan,
                    const ShardPlan& shard, ExportContext& context, ExportResult& result) {
-  const std::string path = out_path(request, shard.file_name);
+  const std::string path = export_path(request, shard.file_name);
   std::vector<TensorExportReport> reports;
   auto write_one = [&](const SafetensorsEntry& e, AtomicFile& out) -> Status {
     TensorExportReport r;
@@ -186,7 +182,7 @@ Status write_shard(const ExportRequest& request, const model::Checkpoint& checkp
     reports.push_back(std::move(r));
     return {};
   };
-  QL_TRY(write_safetensors(path, shard.entries, kMetadata, write_one, &context));
+  QL_TRY(write_safetensors(path, shard.entries, transformers_metadata(), write_one, &context));
   std::error_code ec;
   result.files.push_back({path, fs::file_size(path, ec)});
   for (auto& r : reports) result.tensors.push_back(std::move(r));
@@ -227,17 +223,7 @@ void add_notes(const Plan& plan, const model::Checkpoint& checkpoint, ExportResu
 Result<ExportEstimate> estimate_bnb_export(const ExportRequest& request, const model::Checkpoint& checkpoint,
                                            const model::ModelConfig& config) {
   QL_ASSIGN_OR_RETURN(Plan plan, make_plan(request, checkpoint, config, nullptr));
-  ExportEstimate e;
-  for (const auto& shard : plan.shards) {
-    QL_ASSIGN_OR_RETURN(uint64_t size, safetensors_file_size(shard.entries, kMetadata));
-    e.files.push_back({out_path(request, shard.file_name), size});
-  }
-  if (plan.shards.size() > 1)
-    e.files.push_back({out_path(request, model::kIndexFileName), shard_index_json(plan.shards).size()});
-  QL_ASSIGN_OR_RETURN(uint64_t companions, companion_files_bytes(request.model_dir, plan.config));
-  for (const auto& f : e.files) e.total_bytes += f.bytes;
-  e.total_bytes += companions;
-  return e;
+  return estimate_sharded_folder(request, plan.shards, plan.config);
 }
 
 Status write_bnb_export(const ExportRequest& request, const model::Checkpoint& checkpoint,
@@ -250,7 +236,7 @@ Status write_bnb_export(const ExportRequest& request, const model::Checkpoint& c
   if (context.cancelled()) return ExportContext::cancelled_error();
   if (plan.shards.size() > 1) {
     context.report("writing " + std::string(model::kIndexFileName));
-    const std::string path = out_path(request, model::kIndexFileName);
+    const std::string path = export_path(request, model::kIndexFileName);
     const std::string text = shard_index_json(plan.shards);
     QL_TRY(write_file_atomically(path, text));
     result.files.push_back({path, text.size()});

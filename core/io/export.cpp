@@ -1,5 +1,4 @@
 #include "core/io/export.h"
-
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -10,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/common/no_exceptions.h"
 #include "core/io/bnb_export.h"
 #include "core/io/export_context.h"
 #include "core/io/export_source.h"
@@ -106,17 +106,6 @@ class Cleanup {
   std::vector<std::string> created_;
   bool done_ = false;
 };
-
-template <typename F>
-auto no_exceptions(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return internal_err("{}: out of memory", what);
-  } catch (const std::exception& e) {
-    return internal_err("{}: {}", what, e.what());
-  }
-}
 
 Result<ExportResult> run_export(const ExportRequest& request, const ExportProgressFn& progress,
                                 const std::atomic<bool>* cancel) {

@@ -9,13 +9,13 @@
 #include "core/io/dense16_tensor_writer.h"
 #include "core/io/export_source.h"
 #include "core/io/safetensors_writer.h"
+#include "core/io/sharded_folder.h"
 
 namespace ql::io {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::map<std::string, std::string> kMetadata = {{"format", "pt"}};  // what transformers writes
 
 Result<Dense16Out> output_type(const ExportRequest& request) {
   const auto p = canonical_export_precision(ExportFormat::kSafetensors, request.precision);
@@ -48,10 +48,6 @@ Result<Plan> make_plan(const ExportRequest& request, const model::Checkpoint& ch
   return plan;
 }
 
-std::string out_path(const ExportRequest& request, const std::string& name) {
-  return request.out_dir.empty() ? name : (fs::path(request.out_dir) / name).string();
-}
-
 // Notes that say what the export changed besides the dtype.
 void add_notes(const Plan& plan, const model::Checkpoint& checkpoint, int64_t flushed, int64_t subnormal,
                ExportResult& result) {
@@ -80,17 +76,7 @@ void add_notes(const Plan& plan, const model::Checkpoint& checkpoint, int64_t fl
 Result<ExportEstimate> estimate_safetensors_export(const ExportRequest& request, const model::Checkpoint& checkpoint,
                                                    const model::ModelConfig& config) {
   QL_ASSIGN_OR_RETURN(Plan plan, make_plan(request, checkpoint, config));
-  ExportEstimate e;
-  for (const auto& shard : plan.shards) {
-    QL_ASSIGN_OR_RETURN(uint64_t size, safetensors_file_size(shard.entries, kMetadata));
-    e.files.push_back({out_path(request, shard.file_name), size});
-  }
-  if (plan.shards.size() > 1)
-    e.files.push_back({out_path(request, model::kIndexFileName), shard_index_json(plan.shards).size()});
-  QL_ASSIGN_OR_RETURN(uint64_t companions, companion_files_bytes(request.model_dir, plan.config));
-  for (const auto& f : e.files) e.total_bytes += f.bytes;
-  e.total_bytes += companions;
-  return e;
+  return estimate_sharded_folder(request, plan.shards, plan.config);
 }
 
 Status write_safetensors_export(const ExportRequest& request, const model::Checkpoint& checkpoint,
@@ -109,7 +95,7 @@ Status write_safetensors_export(const ExportRequest& request, const model::Check
 
   int64_t flushed = 0, subnormal = 0;
   for (const auto& shard : plan.shards) {
-    const std::string path = out_path(request, shard.file_name);
+    const std::string path = export_path(request, shard.file_name);
     std::vector<TensorExportReport> reports;
     auto write_one = [&](const SafetensorsEntry& e, AtomicFile& out) -> Status {
       const auto src = checkpoint.find(e.name);
@@ -130,7 +116,7 @@ Status write_safetensors_export(const ExportRequest& request, const model::Check
       reports.push_back(std::move(r));
       return {};
     };
-    QL_TRY(write_safetensors(path, shard.entries, kMetadata, write_one, &context));
+    QL_TRY(write_safetensors(path, shard.entries, transformers_metadata(), write_one, &context));
     std::error_code ec;
     result.files.push_back({path, fs::file_size(path, ec)});
     for (auto& r : reports) result.tensors.push_back(std::move(r));
@@ -138,7 +124,7 @@ Status write_safetensors_export(const ExportRequest& request, const model::Check
   if (context.cancelled()) return ExportContext::cancelled_error();
   if (plan.shards.size() > 1) {
     context.report("writing " + std::string(model::kIndexFileName));
-    const std::string path = out_path(request, model::kIndexFileName);
+    const std::string path = export_path(request, model::kIndexFileName);
     const std::string text = shard_index_json(plan.shards);
     QL_TRY(write_file_atomically(path, text));
     result.files.push_back({path, text.size()});

@@ -33,10 +33,12 @@ Result<std::string> locate_tokenizer(const TokenizerSearch& search) {
     return err("{}={}: no such file", kTokenizerEnvVar, *search.env_value);
   }
   if (is_file(search.default_path)) return search.default_path;
+  if (!search.installed_path.empty() && is_file(search.installed_path)) return search.installed_path;
+  const std::string installed = search.installed_path.empty() ? "" : ", " + search.installed_path;
   return internal_err(
-      "no tokenizer.json found (looked at {}${} (not set), {}); run scripts/install-deps.sh to "
+      "no tokenizer.json found (looked at {}${} (not set), {}{}); run scripts/install-deps.sh to "
       "install the default tokenizer",
-      looked, kTokenizerEnvVar, search.default_path);
+      looked, kTokenizerEnvVar, search.default_path, installed);
 }
 
 Result<std::string> locate_tokenizer(const std::optional<std::string>& model_dir) {
@@ -44,6 +46,9 @@ Result<std::string> locate_tokenizer(const std::optional<std::string>& model_dir
   search.model_dir = model_dir;
   if (const char* env = std::getenv(kTokenizerEnvVar)) search.env_value = env;
   search.default_path = QL_DEFAULT_TOKENIZER;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) search.installed_path = (exe.parent_path().parent_path() / "share/quantlens/tokenizer.json").string();
   return locate_tokenizer(search);
 }
 

@@ -2,7 +2,8 @@
 // image at bf16, int8 and nf4 gives three columns in run order whose answers
 // stream in token by token and end as the report's, each with its time to
 // first token, speed, weight memory and fidelity; the planner's notice before
-// running and the report's (one after another) after; the comparison saved
+// running (held together within this machine's RAM, or one after another in
+// a small budget) and the report's placement after; the comparison saved
 // as Markdown with its table and answers. Stopping mid-way, and a precision
 // that does not parse, are reported in the view.
 #include <QComboBox>
@@ -19,6 +20,8 @@
 #include <optional>
 #include <vector>
 
+#include "core/engine/compare_memory.h"
+#include "core/engine/compare_plan.h"
 #include "ui/compare/compare_column.h"
 #include "ui/compare/compare_markdown.h"
 #include "ui/compare/compare_memory_estimate.h"
@@ -74,10 +77,11 @@ class TestCompareView : public QObject {
     view.setQuestion("What is in this picture?", {kShapes});
     choose(view, {"bf16", "int8", "nf4"}, 8);
 
-    // Before running: the planner's figures for holding all three together.
+    // Before running: the planner's figures and its decision within this
+    // machine's RAM (the demo's three plans need a few GiB together).
     const QString before = labelText(&view, "planNotice");
-    QVERIFY2(before.contains("held together, these 3 precisions would need"), qPrintable(before));
-    QVERIFY2(before.contains("one after another"), qPrintable(before));
+    QVERIFY2(before.contains("for these 3 precisions each loaded alone"), qPrintable(before));
+    QVERIFY2(before.contains("The comparison will be held together: 3 precisions need"), qPrintable(before));
     QVERIFY2(before.contains("this machine's RAM"), qPrintable(before));
 
     // Each streamed token, seen after the view handled it (connected after the view).
@@ -148,9 +152,13 @@ class TestCompareView : public QObject {
     QVERIFY(report.precisions[0].weight_bytes > report.precisions[1].weight_bytes);
     QVERIFY(report.precisions[0].weight_bytes > report.precisions[2].weight_bytes);
 
+    // After: the report's placement, which the notice before had foretold.
     const QString after = labelText(&view, "planNotice");
-    QVERIFY2(after.startsWith("Run one after another"), qPrintable(after));
-    QVERIFY(report.sequential);
+    QVERIFY(!report.sequential);
+    QVERIFY2(QString::fromStdString(report.placement).startsWith("held together: 3 precisions need"),
+             report.placement.c_str());
+    QCOMPARE(after, "H" + QString::fromStdString(report.placement).mid(1) + ".");
+    QVERIFY2(before.contains(QString::fromStdString(report.placement)), qPrintable(before));
 
     // Saved as Markdown: the table and every answer.
     QTemporaryDir dir;
@@ -164,7 +172,7 @@ class TestCompareView : public QObject {
     QVERIFY(md.contains("| bf16 (reference) | bf16 |"));
     QVERIFY(md.contains("| int8 | int8 |"));
     QVERIFY(md.contains("| nf4 | nf4 |"));
-    QVERIFY(md.contains("Run: Run one after another"));
+    QVERIFY2(md.contains("Run: Held together: 3 precisions need"), qPrintable(md));
     QVERIFY(md.contains("shapes.png"));
     for (const PrecisionRow& row : report.precisions) {
       QVERIFY2(md.contains(QString::fromStdString(row.prompts[0].answer)), row.name.c_str());
@@ -206,29 +214,37 @@ class TestCompareView : public QObject {
     QVERIFY2(notice.contains("these 3 precisions") && notice.contains("(reference, added)"), qPrintable(notice));
     view.setMemoryBudgetGiB(1.0);  // 0.5 GiB usable: the demo's plans need about 1.5 GiB each
     notice = labelText(&view, "planNotice");
-    QVERIFY2(notice.contains("the memory budget of 1 GiB") && notice.contains("they would not fit") &&
-                 notice.contains("Even that does not fit"),
+    QVERIFY2(notice.contains("the memory budget of 1 GiB") &&
+                 notice.contains("will be run one after another: together they would need") &&
+                 notice.contains("Even the largest alone"),
              qPrintable(notice));
     view.setMemoryBudgetGiB(64);
     notice = labelText(&view, "planNotice");
-    QVERIFY2(notice.contains("they would fit") && !notice.contains("Even that"), qPrintable(notice));
+    QVERIFY2(notice.contains("will be held together: 3 precisions need") &&
+                 notice.contains("of 63.50 GiB usable") && !notice.contains("Even the largest"),
+             qPrintable(notice));
 
-    // The figures behind it: together holds every precision's weights once,
-    // the one-at-a-time peak is the largest single plan.
+    // The figures behind it: the one-at-a-time peak is the largest single plan.
     auto e = estimate_compare_memory(kDemoModel.toStdString(), {"bf16", "int8", "nf4"}, 0, std::nullopt);
     QVERIFY2(e.ok(), e.ok() ? "" : e.message().c_str());
     QCOMPARE(e->rows.size(), size_t{3});
-    uint64_t weights = 0, largest_total = 0, sum_totals = 0;
+    uint64_t largest_total = 0, sum_totals = 0;
     for (const PrecisionMemory& row : e->rows) {
-      weights += row.weights_bytes;
       largest_total = std::max(largest_total, row.total_bytes);
       sum_totals += row.total_bytes;
       QVERIFY(row.total_bytes > row.weights_bytes);
     }
     QCOMPARE(e->one_at_a_time_bytes, largest_total);
-    QVERIFY(e->together_bytes > largest_total);
-    QVERIFY(e->together_bytes < sum_totals);
-    QVERIFY(e->together_bytes > weights);
+    // The engine's decision sums the same plans: each precision is its own engine.
+    auto plan = plan_compare_precisions(std::vector<std::string>{"bf16", "int8", "nf4"});
+    QVERIFY(plan.ok());
+    LoadOptions load;
+    load.memory_budget_gib = 64;
+    auto placement = decide_compare_memory(kDemoModel.toStdString(), *plan, load);
+    QVERIFY2(placement.ok(), placement.ok() ? "" : placement.message().c_str());
+    QCOMPARE(placement->precision_bytes.size(), size_t{3});
+    QCOMPARE(placement->sum_bytes, sum_totals);
+    QVERIFY(placement->together);
     auto missing = estimate_compare_memory("/no/such/model", {"bf16", "int8"}, 0, std::nullopt);
     QVERIFY(!missing.ok());
     QVERIFY(QString::fromStdString(missing.message()).contains("/no/such/model"));

@@ -32,6 +32,7 @@ TEST(CompareCli, JsonHasARowPerPrecisionWithTheIssuesFields) {
   ASSERT_FALSE(j.is_discarded()) << r.out;
   EXPECT_EQ(j["reference"], "bf16");
   EXPECT_EQ(j["sequential"], true);
+  EXPECT_EQ(j["placement"], "run one after another: no memory budget given");
   EXPECT_EQ(j["tokens"], 5);
   ASSERT_EQ(j["prompts"].size(), 2u);
   EXPECT_EQ(j["prompts"][1]["label"], "What is in this picture? [img_a_64x64.png]");
@@ -58,9 +59,12 @@ TEST(CompareCli, JsonHasARowPerPrecisionWithTheIssuesFields) {
 }
 
 TEST(CompareCli, TextTableWithTheBuiltinPrompts) {
-  auto r = compare({"--precisions", "nf4", "--tokens", "3"});
+  auto r = compare({"--precisions", "nf4", "--tokens", "3", "--vram", "64"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "reference bf16")) << r.out;
+  // --vram is the budget: the demo's two plans fit it together.
+  EXPECT_TRUE(contains(r.out, "precisions loaded together\nplacement: held together: 2 precisions need ")) << r.out;
+  EXPECT_TRUE(contains(r.out, " of 63.50 GiB usable\n")) << r.out;
   EXPECT_TRUE(contains(r.out, "KL mean")) << r.out;
   EXPECT_TRUE(contains(r.out, "bf16 (ref)")) << r.out;
   EXPECT_TRUE(contains(r.out, "\nnf4 ")) << r.out;
@@ -90,6 +94,10 @@ TEST(CompareCli, BadInputExitsWith2NamingTheCulprit) {
   auto tokens = compare({"--precisions", "bf16", "--tokens", "0"});
   EXPECT_EQ(tokens.exit_code, 2);
   EXPECT_TRUE(contains(tokens.err, "--tokens")) << tokens.err;
+
+  auto vram = compare({"--precisions", "bf16", "--vram", "-2"});
+  EXPECT_EQ(vram.exit_code, 2);
+  EXPECT_TRUE(contains(vram.err, "--vram")) << vram.err;
 
   auto no_model = run_cli({"compare", "--model", data_path("engine/no-such-model"), "--precisions", "bf16",
                            "--prompts", dir.write("q.json", R"([{"text": "hi"}])")});

@@ -55,6 +55,28 @@ TEST(TokenizerLocation, DefaultLast) {
   EXPECT_EQ(*found2, def);
 }
 
+// An installed package has no build tree: the copy beside the executable is used.
+TEST(TokenizerLocation, InstalledCopyWhenTheDefaultIsMissing) {
+  const std::string installed = touch(make_dir("installed") + "/tokenizer.json");
+  TokenizerSearch search{std::nullopt, std::nullopt, "/nonexistent/default.json"};
+  search.installed_path = installed;
+  auto found = locate_tokenizer(search);
+  ASSERT_TRUE(found.ok()) << found.message();
+  EXPECT_EQ(*found, installed);
+  // The build tree's default still wins where it exists.
+  search.default_path = touch(make_dir("default3") + "/tokenizer.json");
+  found = locate_tokenizer(search);
+  ASSERT_TRUE(found.ok()) << found.message();
+  EXPECT_EQ(*found, search.default_path);
+  // Neither: the message names both places.
+  search.default_path = "/nonexistent/default.json";
+  search.installed_path = "/nonexistent/share/quantlens/tokenizer.json";
+  found = locate_tokenizer(search);
+  ASSERT_FALSE(found.ok());
+  EXPECT_NE(found.message().find("/nonexistent/share/quantlens/tokenizer.json"), std::string::npos)
+      << found.message();
+}
+
 TEST(TokenizerLocation, NothingFoundSaysWhereItLooked) {
   const std::string dir = make_dir("bare");
   auto found = locate_tokenizer(TokenizerSearch{dir, std::nullopt, "/nonexistent/default.json"});

@@ -34,20 +34,13 @@ Result<CompareMemoryEstimate> estimate_compare_memory(const std::string& model_d
 
   CompareMemoryEstimate e;
   e.budget = budget;
-  uint64_t shared_bytes = 0;  // KV cache + workspace + runtime: the same for every precision
   for (const engine::ComparePrecision& p : plan) {
     QL_ASSIGN_OR_RETURN(const quant::PrecisionChoice choice, quant::parse_precision(p.name));
     QL_ASSIGN_OR_RETURN(const quant::MemoryPlan memory, quant::plan_memory(config, choice.policy, request));
     e.rows.push_back({p.name, p.reference, p.added, memory.weights_bytes, memory.total_bytes()});
-    e.together_bytes += memory.weights_bytes;
-    shared_bytes = std::max(shared_bytes, memory.total_bytes() - memory.weights_bytes);
     e.one_at_a_time_bytes = std::max(e.one_at_a_time_bytes, memory.total_bytes());
   }
-  e.together_bytes += shared_bytes;
-  if (budget) {
-    e.together_fits = e.together_bytes <= budget->usable_bytes();
-    e.one_at_a_time_fits = e.one_at_a_time_bytes <= budget->usable_bytes();
-  }
+  if (budget) e.one_at_a_time_fits = e.one_at_a_time_bytes <= budget->usable_bytes();
   return e;
 }
 

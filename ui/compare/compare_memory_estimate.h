@@ -1,10 +1,10 @@
 #pragma once
-// Before a comparison runs, the compare view shows why its precisions are run
-// one after another (or could be held together): the memory planner's
-// figures (core/quant/memory_plan.h) for each precision, for all of them held
-// at once, and for the largest alone, against the memory budget. Reads only
-// config.json and preprocessor_config.json, so it is quick enough for the UI
-// thread and works on a folder without weights. No Qt.
+// Before a comparison runs, the compare view shows the memory planner's
+// figures (core/quant/memory_plan.h) for each precision and for the largest
+// alone, against the memory budget; whether they are held together is the
+// engine's own decision (core/engine/compare_memory.h), shown beside them.
+// Reads only config.json and preprocessor_config.json, so it is quick enough
+// for the UI thread and works on a folder without weights. No Qt.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,13 +25,9 @@ struct PrecisionMemory {
 
 struct CompareMemoryEstimate {
   std::vector<PrecisionMemory> rows;  // run order: the reference first
-  // Every precision's weights resident at once, sharing one KV cache, one
-  // workspace and one runtime (they would answer in turn, not in parallel).
-  uint64_t together_bytes = 0;
   // One precision at a time: the largest single plan is the peak.
   uint64_t one_at_a_time_bytes = 0;
   std::optional<quant::MemoryBudget> budget;
-  bool together_fits = true;       // meaningful with a budget
   bool one_at_a_time_fits = true;  // meaningful with a budget
 };
 

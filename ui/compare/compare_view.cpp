@@ -29,6 +29,13 @@ namespace {
 QString qs(const std::string& s) { return QString::fromStdString(s); }
 QString size_text(uint64_t bytes) { return qs(format_bytes(bytes)); }
 
+// "run one after another: ..." -> "Run one after another: ...".
+QString sentence(const std::string& line) {
+  QString s = qs(line);
+  if (!s.isEmpty()) s[0] = s[0].toUpper();
+  return s;
+}
+
 // What the slots hold when the view opens: the reference, the 8-bit preset
 // and our recommended mix; the fourth is left free.
 constexpr const char* kDefaultPrecisions[CompareView::kPrecisionSlots] = {"bf16", "int8", "nf4-mixed", ""};
@@ -169,75 +176,68 @@ std::vector<std::string> CompareView::chosenPrecisions() const {
   return out;
 }
 
-std::optional<quant::MemoryBudget> CompareView::budget(QString* source) const {
+double CompareView::budgetGiB(QString* source) const {
   if (budget_gib_ > 0) {
-    if (auto b = quant::budget_from_gib(budget_gib_)) {
-      *source = tr("the memory budget of %1 GiB from the settings").arg(budget_gib_);
-      return *b;
-    }
+    *source = tr("the memory budget of %1 GiB from the settings").arg(budget_gib_);
+    return budget_gib_;
   }
   // The CPU backend holds the weights in RAM: the machine's memory is the limit.
   if (auto ram = read_machine_memory()) {
     *source = tr("this machine's RAM, %1 (CPU backend)").arg(size_text(ram->total_bytes));
-    return quant::MemoryBudget{ram->total_bytes};
+    return static_cast<double>(ram->total_bytes) / static_cast<double>(quant::kGiB);
   }
   *source = tr("no budget (the machine's RAM could not be read)");
-  return std::nullopt;
+  return 0;
 }
 
-QString CompareView::planNotice(const CompareMemoryEstimate& e, const QString& budget_source) const {
-  QStringList weights;
+QString CompareView::planNotice(const CompareMemoryEstimate& e, const engine::CompareMemory& placement,
+                                const QString& budget_source) const {
+  QStringList rows;
   for (const PrecisionMemory& row : e.rows) {
-    weights << tr("%1 %2%3").arg(qs(row.name), size_text(row.weights_bytes), row.added ? tr(" (reference, added)") : "");
+    rows << tr("%1 %2 (weights %3)%4")
+                .arg(qs(row.name), size_text(row.total_bytes), size_text(row.weights_bytes),
+                     row.added ? tr(" (reference, added)") : "");
   }
-  QString text = tr("The planner: held together, these %1 precisions would need %2 (weights: %3; plus one KV "
-                    "cache, workspace and runtime)")
-                     .arg(e.rows.size())
-                     .arg(size_text(e.together_bytes), weights.join(", "));
-  if (e.budget) {
-    text += tr(" against %1 usable of %2: %3. ")
-                .arg(size_text(e.budget->usable_bytes()), budget_source,
-                     e.together_fits ? tr("they would fit") : tr("they would not fit"));
-  } else {
-    text += tr(" (%1). ").arg(budget_source);
+  QString text = tr("The planner, for these %1 precisions each loaded alone: %2; ").arg(e.rows.size()).arg(rows.join(", "));
+  text += e.budget ? tr("against %1 usable of %2. ").arg(size_text(e.budget->usable_bytes()), budget_source)
+                   : tr("%1. ").arg(budget_source);
+  text += tr("The comparison will be %1.").arg(qs(placement.reason));
+  if (e.budget && !e.one_at_a_time_fits) {
+    text += tr(" Even the largest alone (%1) does not fit the budget: its load will be refused.")
+                .arg(size_text(e.one_at_a_time_bytes));
   }
-  text += tr("One at a time, the largest needs %1. The engine loads the precisions one after another "
-             "(load, measure, unload), so only the largest has to fit.")
-              .arg(size_text(e.one_at_a_time_bytes));
-  if (e.budget && !e.one_at_a_time_fits) text += tr(" Even that does not fit the budget.");
   return text;
 }
 
 QString CompareView::reportNotice(const engine::CompareReport& report) const {
-  QString text = report.sequential
-                     ? tr("Run one after another: each precision was loaded, measured and unloaded in turn.")
-                     : tr("Held together: the precisions were loaded side by side.");
-  if (estimate_) {
-    text += tr(" The planner's estimate for holding all %1 together was %2").arg(estimate_->rows.size())
-                .arg(size_text(estimate_->together_bytes));
-    if (estimate_->budget) {
-      text += tr(" against %1 usable (%2)")
-                  .arg(size_text(estimate_->budget->usable_bytes()),
-                       estimate_->together_fits ? tr("it would fit") : tr("it would not fit"));
-    }
-    text += tr("; one at a time the peak was the largest, %1.").arg(size_text(estimate_->one_at_a_time_bytes));
-  }
-  return text;
+  return sentence(report.placement) + QStringLiteral(".");
 }
 
 void CompareView::updatePlan() {
   estimate_.reset();
+  placement_.reset();
   if (model_dir_.isEmpty()) {
     plan_notice_->setText(tr("Open a model to compare its precisions."));
   } else {
-    const engine::LoadOptions load;  // the engine's default context
-    auto e = estimate_compare_memory(model_dir_.toStdString(), chosenPrecisions(), load.context_tokens,
-                                     budget(&budget_source_));
-    if (e) {
+    // What run() will send: the engine's default context and this budget.
+    engine::LoadOptions load;
+    load.memory_budget_gib = budgetGiB(&budget_source_);
+    run_budget_gib_ = load.memory_budget_gib;
+    std::optional<quant::MemoryBudget> budget;
+    if (load.memory_budget_gib > 0) {
+      if (auto b = quant::budget_from_gib(load.memory_budget_gib)) budget = *b;
+    }
+    const std::vector<std::string> chosen = chosenPrecisions();
+    auto e = estimate_compare_memory(model_dir_.toStdString(), chosen, load.context_tokens, budget);
+    auto plan = engine::plan_compare_precisions(chosen);
+    auto placement = e && plan ? engine::decide_compare_memory(model_dir_.toStdString(), *plan, load)
+                               : Result<engine::CompareMemory>(e ? plan.error() : e.error());
+    if (placement) {
       estimate_ = std::move(e).value();
-      plan_notice_->setText(planNotice(*estimate_, budget_source_));
+      placement_ = std::move(placement).value();
+      plan_notice_->setText(planNotice(*estimate_, *placement_, budget_source_));
     } else {
-      plan_notice_->setText(tr("Cannot plan: %1").arg(qs(e.message())));
+      plan_notice_->setText(tr("Cannot plan: %1").arg(qs(placement.message())));
     }
   }
   updateButtons();
@@ -306,7 +306,8 @@ bool CompareView::run() {
   request.model_dir = model_dir_.toStdString();
   request.precisions = chosen;
   request.tokens = tokens_->value();
-  request.load.memory_budget_gib = budget_gib_;
+  // The budget the plan was shown for: the settings', or this machine's RAM.
+  request.load.memory_budget_gib = run_budget_gib_;
   std::vector<engine::ImageInput> images;
   std::string label = question.toStdString();
   for (const QString& path : images_) {
@@ -321,6 +322,7 @@ bool CompareView::run() {
     return false;
   }
   running_ = true;
+  run_together_ = placement_ && placement_->together;
   report_.reset();
   report_notice_.clear();
   run_question_ = question;
@@ -347,8 +349,10 @@ void CompareView::stop() {
 void CompareView::onProgress(const engine::CompareStep& step) {
   if (!running_) return;
   for (size_t i = 0; i < columns_.size(); ++i) {
+    const bool loading = step.prompt >= step.prompt_count;
     if (i < step.precision) {
-      columns_[i]->setStatus(tr("measured"));
+      // Held together, every precision loads before any is measured.
+      columns_[i]->setStatus(loading && run_together_ ? tr("loaded") : tr("measured"));
     } else if (i > step.precision) {
       columns_[i]->setStatus(tr("waiting"));
     } else if (step.prompt >= step.prompt_count) {

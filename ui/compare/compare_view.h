@@ -5,8 +5,10 @@
 // run order (the 16-bit reference first), and each column ends with its time
 // to first token, tokens/s, weight memory and fidelity against the reference
 // from the engine's compare call (core/engine/compare.h). Before running, the
-// memory planner's figures for holding the precisions together against the
-// budget are shown; afterwards, what the run did (the report's `sequential`).
+// memory planner's figures against the budget are shown with what the engine
+// will decide (held together or one after another: the same decision
+// function, core/engine/compare_memory.h); afterwards, what the run did (the
+// report's `placement`).
 // The comparison can be saved as Markdown.
 //
 // Everything goes through EngineController: the window never waits on the engine.
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "core/engine/compare.h"
+#include "core/engine/compare_memory.h"
 #include "core/engine/compare_report.h"
 #include "ui/compare/compare_memory_estimate.h"
 
@@ -48,7 +51,7 @@ class CompareView : public QWidget {
   void setModelDir(const QString& dir);
   void setQuestion(const QString& text, const QStringList& image_paths);
   // The memory budget (GiB) the plan is checked against and the loads are
-  // held to; 0 (the default) = this machine's RAM, unchecked at load.
+  // held to; 0 (the default) = this machine's RAM.
   void setMemoryBudgetGiB(double gib);
   // Starts the comparison with what the inputs say; false (and says why) when it cannot.
   bool run();
@@ -71,8 +74,9 @@ class CompareView : public QWidget {
 
  private:
   std::vector<std::string> chosenPrecisions() const;
-  std::optional<quant::MemoryBudget> budget(QString* source) const;
-  QString planNotice(const CompareMemoryEstimate& e, const QString& budget_source) const;
+  double budgetGiB(QString* source) const;
+  QString planNotice(const CompareMemoryEstimate& e, const engine::CompareMemory& placement,
+                     const QString& budget_source) const;
   QString reportNotice(const engine::CompareReport& report) const;
   void showError(const QString& text);
   void clearColumns();
@@ -100,6 +104,9 @@ class CompareView : public QWidget {
 
   bool running_ = false;
   std::optional<CompareMemoryEstimate> estimate_;  // for the current inputs, when they plan
+  std::optional<engine::CompareMemory> placement_;  // what the engine will decide for them
+  double run_budget_gib_ = 0;  // the budget the plan was made with, which the request carries
+  bool run_together_ = false;  // the running comparison holds its precisions together
   QString budget_source_;
   // What the last run asked, for its Markdown.
   QString run_question_;

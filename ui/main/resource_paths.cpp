@@ -46,11 +46,6 @@ QString demo_images_dir() {
   return first_existing(c, "shapes.png");
 }
 
-QString installed_tokenizer() {
-  const QString path = QDir(installed_share()).filePath("tokenizer.json");
-  return QFileInfo::exists(path) ? QDir::cleanPath(path) : QString();
-}
-
 bool is_demo_model(const QString& dir) {
   const QString demo = demo_model_dir();
   if (demo.isEmpty() || dir.isEmpty()) return false;

@@ -1,0 +1,35 @@
+#include "core/io/sharded_folder.h"
+
+#include <filesystem>
+
+#include "core/io/companion_files.h"
+#include "core/model/checkpoint.h"
+
+namespace ql::io {
+
+const std::map<std::string, std::string>& transformers_metadata() {
+  static const std::map<std::string, std::string> metadata = {{"format", "pt"}};
+  return metadata;
+}
+
+std::string export_path(const ExportRequest& request, const std::string& name) {
+  return request.out_dir.empty() ? name : (std::filesystem::path(request.out_dir) / name).string();
+}
+
+Result<ExportEstimate> estimate_sharded_folder(const ExportRequest& request, const std::vector<ShardPlan>& shards,
+                                               const nlohmann::json& config) {
+  ExportEstimate e;
+  for (const auto& shard : shards) {
+    QL_ASSIGN_OR_RETURN(uint64_t size, safetensors_file_size(shard.entries, transformers_metadata()));
+    e.files.push_back({export_path(request, shard.file_name), size});
+  }
+  if (shards.size() > 1) {
+    e.files.push_back({export_path(request, model::kIndexFileName), shard_index_json(shards).size()});
+  }
+  QL_ASSIGN_OR_RETURN(uint64_t companions, companion_files_bytes(request.model_dir, config));
+  for (const auto& f : e.files) e.total_bytes += f.bytes;
+  e.total_bytes += companions;
+  return e;
+}
+
+}  // namespace ql::io
