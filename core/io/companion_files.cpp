@@ -1,6 +1,8 @@
 #include "core/io/companion_files.h"
 
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <optional>
 
 #include "core/common/mapped_file.h"
@@ -36,7 +38,7 @@ struct CompanionSource {
 // The tokenizer QuantLens uses for a folder without tokenizer.json, only if
 // it fits the model (engine/model_tokenizer.h): a tiny checkpoint with its
 // own small vocabulary must not gain the Qwen tokenizer in its export.
-std::string fallback_tokenizer(const std::string& model_dir, std::string* why_none) {
+std::string fallback_tokenizer_uncached(const std::string& model_dir, std::string* why_none) {
   auto config = model::load_model_config(model_dir);
   if (!config) {
     *why_none = config.message();
@@ -49,6 +51,39 @@ std::string fallback_tokenizer(const std::string& model_dir, std::string* why_no
     return {};
   }
   return *located;
+}
+
+// Deciding whether the fallback fits builds the whole tokenizer (~0.4 s), and
+// every export asks twice (estimate, then write), the export dialog once per
+// change of choice: the answer is kept per folder while config.json and the
+// tokenizer files are unchanged.
+std::string fallback_tokenizer(const std::string& model_dir, std::string* why_none) {
+  auto stamp = [](const std::string& path) {
+    std::error_code ec;
+    const auto t = fs::last_write_time(path, ec);
+    return ec ? std::string("-") : std::to_string(t.time_since_epoch().count());
+  };
+  const Result<std::string> located = text::locate_tokenizer(model_dir);
+  const std::string key = model_dir + "\n" + stamp((fs::path(model_dir) / "config.json").string()) + "\n" +
+                          (located ? *located + "\n" + stamp(*located) : located.message());
+  struct Answer {
+    std::string path, why_none;
+  };
+  static std::mutex mutex;
+  static std::map<std::string, Answer> answers;
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = answers.find(key); it != answers.end()) {
+      *why_none = it->second.why_none;
+      return it->second.path;
+    }
+  }
+  Answer a;
+  a.path = fallback_tokenizer_uncached(model_dir, &a.why_none);
+  *why_none = a.why_none;
+  std::lock_guard lock(mutex);
+  answers[key] = a;
+  return a.path;
 }
 
 std::vector<CompanionSource> find_companions(const std::string& model_dir) {

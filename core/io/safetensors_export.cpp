@@ -121,20 +121,7 @@ Status write_safetensors_export(const ExportRequest& request, const model::Check
     result.files.push_back({path, fs::file_size(path, ec)});
     for (auto& r : reports) result.tensors.push_back(std::move(r));
   }
-  if (context.cancelled()) return ExportContext::cancelled_error();
-  if (plan.shards.size() > 1) {
-    context.report("writing " + std::string(model::kIndexFileName));
-    const std::string path = export_path(request, model::kIndexFileName);
-    const std::string text = shard_index_json(plan.shards);
-    QL_TRY(write_file_atomically(path, text));
-    result.files.push_back({path, text.size()});
-    context.add_bytes(text.size());
-  }
-  if (context.cancelled()) return ExportContext::cancelled_error();
-  context.report("writing config.json and the companion files");
-  const size_t before = result.files.size();
-  QL_TRY(write_companion_files(request.model_dir, request.out_dir, plan.config, result));
-  for (size_t i = before; i < result.files.size(); ++i) context.add_bytes(result.files[i].bytes);
+  QL_TRY(finish_sharded_folder(request, plan.shards, plan.config, context, result));
   add_notes(plan, checkpoint, flushed, subnormal, result);
   return {};
 }

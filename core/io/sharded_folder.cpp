@@ -32,4 +32,23 @@ Result<ExportEstimate> estimate_sharded_folder(const ExportRequest& request, con
   return e;
 }
 
+Status finish_sharded_folder(const ExportRequest& request, const std::vector<ShardPlan>& shards,
+                             const nlohmann::json& config, ExportContext& context, ExportResult& result) {
+  if (context.cancelled()) return ExportContext::cancelled_error();
+  if (shards.size() > 1) {
+    context.report("writing " + std::string(model::kIndexFileName));
+    const std::string path = export_path(request, model::kIndexFileName);
+    const std::string text = shard_index_json(shards);
+    QL_TRY(write_file_atomically(path, text));
+    result.files.push_back({path, text.size()});
+    context.add_bytes(text.size());
+  }
+  if (context.cancelled()) return ExportContext::cancelled_error();
+  context.report("writing config.json and the companion files");
+  const size_t before = result.files.size();
+  QL_TRY(write_companion_files(request.model_dir, request.out_dir, config, result));
+  for (size_t i = before; i < result.files.size(); ++i) context.add_bytes(result.files[i].bytes);
+  return {};
+}
+
 }  // namespace ql::io

@@ -11,6 +11,7 @@
 
 #include "core/common/result.h"
 #include "core/io/export.h"
+#include "core/io/export_context.h"
 #include "core/io/safetensors_writer.h"
 
 namespace ql::io {
@@ -25,5 +26,10 @@ std::string export_path(const ExportRequest& request, const std::string& name);
 // sharded), the companion files with `config` as config.json.
 Result<ExportEstimate> estimate_sharded_folder(const ExportRequest& request, const std::vector<ShardPlan>& shards,
                                                const nlohmann::json& config);
+
+// After the shards: the index (when sharded), then config.json and the
+// companion files, each written atomically, with progress and cancel checks.
+Status finish_sharded_folder(const ExportRequest& request, const std::vector<ShardPlan>& shards,
+                             const nlohmann::json& config, ExportContext& context, ExportResult& result);
 
 }  // namespace ql::io

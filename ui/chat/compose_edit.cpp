@@ -16,6 +16,20 @@ bool only_folders(const QMimeData* mime) {
   return mime && mime->hasUrls() && images_offered_by(mime).empty() && !mime->urls().isEmpty();
 }
 
+// Images are taken here, folders are left to the window (which opens them),
+// anything else (text) goes to the editor. False: the editor's turn.
+bool handled_drag(QDragMoveEvent* event) {
+  if (!images_offered_by(event->mimeData()).empty()) {
+    event->acceptProposedAction();
+    return true;
+  }
+  if (only_folders(event->mimeData())) {
+    event->ignore();
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 ComposeEdit::ComposeEdit(QWidget* parent) : QPlainTextEdit(parent) {
@@ -54,27 +68,11 @@ void ComposeEdit::insertFromMimeData(const QMimeData* source) {
 }
 
 void ComposeEdit::dragEnterEvent(QDragEnterEvent* event) {
-  if (!images_offered_by(event->mimeData()).empty()) {
-    event->acceptProposedAction();
-    return;
-  }
-  if (only_folders(event->mimeData())) {
-    event->ignore();
-    return;
-  }
-  QPlainTextEdit::dragEnterEvent(event);
+  if (!handled_drag(event)) QPlainTextEdit::dragEnterEvent(event);
 }
 
 void ComposeEdit::dragMoveEvent(QDragMoveEvent* event) {
-  if (!images_offered_by(event->mimeData()).empty()) {
-    event->acceptProposedAction();
-    return;
-  }
-  if (only_folders(event->mimeData())) {
-    event->ignore();
-    return;
-  }
-  QPlainTextEdit::dragMoveEvent(event);
+  if (!handled_drag(event)) QPlainTextEdit::dragMoveEvent(event);
 }
 
 void ComposeEdit::dropEvent(QDropEvent* event) {

@@ -2,6 +2,8 @@
 
 #include "core/io/gguf/k_quant_common.h"
 
+#include "core/io/gguf/block_bytes.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -141,6 +143,48 @@ void unpack_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
   } else {
     *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
     *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+void quantize_k_superblock(const float* x, int nmax, float rmin, float rdelta, int nstep, uint8_t* head,
+                           uint8_t* L) {
+  uint8_t Laux[32];
+  float weights[32], mins[8], scales[8];
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
+    // Weights |x| + rms of the sub-block: large values matter more, but
+    // small ones are not ignored.
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
+    scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, rdelta, nstep);
+    if (scales[j] > max_scale) max_scale = scales[j];
+    if (mins[j] > max_min) max_min = mins[j];
+  }
+  const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+  const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  uint8_t ls[8], lm[8];
+  for (int j = 0; j < 8; ++j) {
+    ls[j] = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
+    lm[j] = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
+  }
+  pack_scale_min_k4(ls, lm, head + 4);
+  store_f16(head, max_scale / 63.f);
+  store_f16(head + 2, max_min / 63.f);
+
+  // Re-quantize against the scales as stored (fp16 super-scales, 6-bit codes).
+  const float d_all = load_f16(head), dmin_all = load_f16(head + 2);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    unpack_scale_min_k4(j, head + 4, &sc, &m);
+    const float d = d_all * sc;
+    if (d == 0.0f) continue;  // keeps the codes of the search, as ggml does
+    const float dm = dmin_all * m;
+    for (int i = 0; i < 32; ++i) {
+      const int l = nearest_int((x[32 * j + i] + dm) / d);
+      L[32 * j + i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
+    }
   }
 }
 

@@ -32,6 +32,14 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L);
 
 // Q4_K/Q5_K scales[12]: eight 6-bit (scale, min) pairs.
 void pack_scale_min_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* scales);
+
+// The part of Q4_K and Q5_K that is the same (ggml's quantize_row_q{4,5}_K_ref
+// before the codes are packed): per 32-value sub-block, weights rms + |x| and
+// make_qkx2_quants(nmax, rmin, rdelta, nstep); then fp16 d and dmin and the
+// packed 6-bit scales/mins into head[0..16); then every code re-quantized
+// against the scales as stored, clamped to 0..nmax, into L[256].
+void quantize_k_superblock(const float* x, int nmax, float rmin, float rdelta, int nstep, uint8_t* head,
+                           uint8_t* L);
 void unpack_scale_min_k4(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m);
 
 }  // namespace ql::io::gguf
