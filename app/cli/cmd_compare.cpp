@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/engine_cli.h"
 #include "core/engine/compare.h"
 #include "core/engine/compare_plan.h"
 #include "core/engine/compare_prompts.h"
@@ -39,6 +40,7 @@ namespace fs = std::filesystem;
 
 struct CompareOptions {
   std::string model_dir, precisions, prompts_file;
+  std::string backend = "auto";
   int64_t tokens = engine::kDefaultCompareTokens;
   int threads = 0;
   int64_t context = 0;
@@ -113,6 +115,7 @@ Result<engine::CompareRequest> build_request(const CompareOptions& o) {
   if (auto plan = engine::plan_compare_precisions(r.precisions); !plan) return plan.error();
   if (o.tokens < 1) return err("--tokens {} must be at least 1", o.tokens);
   r.tokens = o.tokens;
+  QL_ASSIGN_OR_RETURN(r.load.backend, backend_choice(o.backend));
   r.load.threads = o.threads;
   r.load.context_tokens = o.context;
   r.load.memory_budget_gib = o.vram_gib;
@@ -228,6 +231,7 @@ void add_compare_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("compare", "Measure the fidelity and speed of several precisions of one model "
                                             "against the 16-bit reference, on the same prompts");
   cmd->add_option("--model", o->model_dir, "Model folder")->required();
+  add_backend_option(cmd, o->backend);
   cmd->add_option("--precisions", o->precisions,
                   "Comma list of precisions, e.g. bf16,int8,nf4,nf4-mixed. The first 16-bit one is the reference "
                   "(bf16 is added when none is). A key=format item belongs to the entry before it "

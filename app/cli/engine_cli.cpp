@@ -9,9 +9,24 @@
 
 namespace ql::cli {
 
+Result<backend::BackendChoice> backend_choice(const std::string& text) {
+  auto c = backend::parse_backend_choice(text);
+  if (!c) return err("--backend: {}", c.error().message);
+  return c;
+}
+
+void add_backend_option(CLI::App* cmd, std::string& backend) {
+  cmd->add_option("--backend", backend,
+                  "Where the model runs: auto (the CUDA GPU when a usable one is there, else the CPU, saying why), "
+                  "cuda, or cpu")
+      ->capture_default_str();
+}
+
 void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
-  cmd->add_option("--model", o.model_dir, "Model folder (config.json, safetensors, generation_config.json)")
+  cmd->add_option("--model", o.model_dir,
+                  "Model folder (config.json, safetensors, generation_config.json), or synthetic:NAME")
       ->required();
+  add_backend_option(cmd, o.backend);
   cmd->add_option("--precision", o.precision,
                   "Weight precision, quantized while loading: a preset (" + quant::valid_presets_text() +
                       "), a list key=format (keys " + quant::valid_keys_text() +
@@ -53,6 +68,7 @@ engine::SamplingOptions sampling_options(const EngineCliOptions& o) {
 
 Status load_engine(engine::Engine& engine, const EngineCliOptions& o) {
   engine::LoadOptions lo;
+  QL_ASSIGN_OR_RETURN(lo.backend, backend_choice(o.backend));
   lo.threads = o.threads;
   lo.context_tokens = o.context;
   lo.precision = o.precision;
@@ -69,10 +85,12 @@ Status load_engine(engine::Engine& engine, const EngineCliOptions& o) {
   }
   Status st = engine.load(o.model_dir, lo, progress);
   if (o.verbose) std::cerr << "\n";
+  if (st.ok() && !engine.info()->backend_note.empty())
+    std::cerr << "quantlens-cli: note: " << engine.info()->backend_note << "\n";
   if (st.ok() && o.verbose) {
     const auto info = engine.info();
-    std::cerr << fmt::format("model {} on {}, precision {}, weights {:.1f} MiB, context {} tokens, tokenizer: {}\n",
-                             info->dir, info->backend_name, info->precision,
+    std::cerr << fmt::format("model {} on {} ({}), precision {}, weights {:.1f} MiB, context {} tokens, tokenizer: {}\n",
+                             info->dir, info->backend_name, info->device, info->precision,
                              static_cast<double>(info->weight_bytes) / (1024.0 * 1024.0), info->context_tokens,
                              info->tokenizer_note);
   }

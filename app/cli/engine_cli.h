@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/common/result.h"
+#include "core/backend/backend_registry.h"
 #include "core/engine/engine.h"
 
 namespace CLI {
@@ -18,6 +19,7 @@ namespace ql::cli {
 struct EngineCliOptions {
   std::string model_dir;
   std::string precision;  // empty: the checkpoint's dtype
+  std::string backend = "auto";
   double vram_gib = 0;    // 0: no budget
   int threads = 0;
   int64_t context = 0;
@@ -37,7 +39,14 @@ void add_engine_options(CLI::App* cmd, EngineCliOptions& o);
 
 engine::SamplingOptions sampling_options(const EngineCliOptions& o);
 
-// Loads --model into `engine`; with --verbose, progress goes to stderr.
+// --backend's value, or an error naming it.
+Result<backend::BackendChoice> backend_choice(const std::string& text);
+
+// The --backend option of every command that loads a model.
+void add_backend_option(CLI::App* cmd, std::string& backend);
+
+// Loads --model into `engine`; with --verbose, progress goes to stderr. When
+// auto falls back to the CPU, one line on stderr says why.
 Status load_engine(engine::Engine& engine, const EngineCliOptions& o);
 
 }  // namespace ql::cli

@@ -8,6 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include "app/cli/cli_common.h"
+#if QL_HAVE_CUDA
+#include "gpu/cuda_backend.h"
+#endif
 
 int main(int argc, char** argv) {
 #if QL_HAVE_QT
@@ -16,6 +19,10 @@ int main(int argc, char** argv) {
 #endif
   // Log lines go to stderr: stdout carries the commands' output (text, JSON).
   spdlog::set_default_logger(spdlog::stderr_color_mt("quantlens"));
+#if QL_HAVE_CUDA
+  // --backend auto|cuda finds the GPU through core's registry.
+  ql::gpu::register_cuda_backend();
+#endif
 
   CLI::App app{"QuantLens command line: inspect, tokenize and preprocess for Qwen3-VL-MoE",
                "quantlens-cli"};
@@ -30,6 +37,7 @@ int main(int argc, char** argv) {
   ql::cli::add_plan_command(app, exit_code);
   ql::cli::add_compare_command(app, exit_code);
   ql::cli::add_export_command(app, exit_code);
+  ql::cli::add_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -14,6 +14,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#if QL_HAVE_CUDA
+#include "gpu/cuda_backend.h"
+#endif
 #include "ui/main/main_window.h"
 #include "ui/main/resource_paths.h"
 #include "ui/main/screenshot_run.h"
@@ -93,6 +96,10 @@ int main(int argc, char** argv) {
   QApplication app(argc, argv);
   describe(app, parser, screenshots);
   QApplication::setDesktopFileName("io.github.quantlens.QuantLens");
+#if QL_HAVE_CUDA
+  // Models load on the GPU when a usable one is there (backend auto).
+  ql::gpu::register_cuda_backend();
+#endif
 
   std::unique_ptr<QTemporaryDir> scratch;
   if (parser.isSet(screenshots)) {

@@ -1,4 +1,4 @@
-// Element-wise ops: swiglu, gelu (tanh and erf forms, MODEL.md §6.4, §6.6),
+// Element-wise ops: swiglu, gelu (tanh and erf forms, docs/model.md §6.4, §6.6),
 // add. Each output element depends only on the same element of the inputs,
 // so out may alias any input.
 #include <cmath>

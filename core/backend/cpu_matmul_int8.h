@@ -1,5 +1,5 @@
 #pragma once
-// Products with INT8 weights the way LLM.int8 computes them (FORMATS.md §7.1),
+// Products with INT8 weights the way LLM.int8 computes them (docs/formats.md §7.1),
 // not by decoding to fp32: input columns holding any |x| >= the outlier
 // threshold are multiplied in fp32, the rest as int8 x int8 with int32 sums.
 // The input is quantized once per product (all of its rows together, as

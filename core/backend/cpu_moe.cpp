@@ -1,4 +1,4 @@
-// moe(): the sparse MoE block of MODEL.md §9.5 in one op. Route every token
+// moe(): the sparse MoE block of docs/model.md §9.5 in one op. Route every token
 // (fp32 softmax over all experts, top-k, renormalise), group the tokens by
 // expert so that each expert's weights are decoded once per call, run the
 // experts in parallel, then sum each token's expert outputs in top-k order.
@@ -44,31 +44,28 @@ void route_token(const float* logits, int64_t experts, int top_k, int32_t* chose
 }
 
 void check_weights(const MoeWeights& w, int64_t hidden) {
-  QL_CPU_REQUIRE(w.router != nullptr, "moe: no router weight");
+  QL_CPU_REQUIRE(w.router != nullptr && w.gate_up != nullptr && w.down != nullptr, "moe: missing router or experts");
   const CpuWeight& router = weight_arg(*w.router, "moe", "router");
+  const CpuWeight& gu = weight_arg(*w.gate_up, "moe", "gate_up");
+  const CpuWeight& down = weight_arg(*w.down, "moe", "down");
   const int64_t experts = router.rows();
   QL_CPU_REQUIRE(router.cols() == hidden, "moe: router {} {} does not fit hidden size {}", router.name(),
                  shape_of(router), hidden);
-  QL_CPU_REQUIRE(static_cast<int64_t>(w.gate_up.size()) == experts && static_cast<int64_t>(w.down.size()) == experts,
-                 "moe: router {} has {} experts but {} gate_up and {} down weights", router.name(), experts,
-                 w.gate_up.size(), w.down.size());
+  QL_CPU_REQUIRE(gu.stack() == experts && down.stack() == experts,
+                 "moe: router {} has {} experts but {} has {} and {} has {}", router.name(), experts, gu.name(),
+                 gu.stack(), down.name(), down.stack());
   QL_CPU_REQUIRE(w.top_k >= 1 && w.top_k <= experts, "moe: top_k {} outside [1, {}]", w.top_k, experts);
-  QL_CPU_REQUIRE(w.gate_up[0] != nullptr && w.down[0] != nullptr, "moe: expert 0 has no weights");
-  const int64_t inter = w.gate_up[0]->rows() / 2;
-  for (int64_t e = 0; e < experts; ++e) {
-    QL_CPU_REQUIRE(w.gate_up[e] != nullptr && w.down[e] != nullptr, "moe: expert {} has no weights", e);
-    const CpuWeight& gu = weight_arg(*w.gate_up[e], "moe", "gate_up");
-    const CpuWeight& down = weight_arg(*w.down[e], "moe", "down");
-    QL_CPU_REQUIRE(gu.rows() == 2 * inter && gu.cols() == hidden, "moe: {} {} must be [{}, {}]", gu.name(),
-                   shape_of(gu), 2 * inter, hidden);
-    QL_CPU_REQUIRE(down.rows() == hidden && down.cols() == inter, "moe: {} {} must be [{}, {}]", down.name(),
-                   shape_of(down), hidden, inter);
-  }
+  const int64_t inter = gu.rows() / 2;
+  QL_CPU_REQUIRE(gu.rows() == 2 * inter && gu.cols() == hidden, "moe: {} {} must be [{}, {}]", gu.name(),
+                 shape_of(gu), 2 * inter, hidden);
+  QL_CPU_REQUIRE(down.rows() == hidden && down.cols() == inter, "moe: {} {} must be [{}, {}]", down.name(),
+                 shape_of(down), hidden, inter);
 }
 
 }  // namespace
 
-void moe(ThreadPool& pool, const Tensor& x_, const MoeWeights& w, Tensor& out_, const MatmulSettings& settings) {
+void moe(ThreadPool& pool, const Tensor& x_, const MoeWeights& w, Tensor& out_, bool accumulate,
+         const MatmulSettings& settings) {
   const CpuTensor& x = f32_arg(x_, "moe", "x");
   CpuTensor& out = f32_arg(out_, "moe", "out");
   QL_CPU_REQUIRE(out.rows() == x.rows() && out.cols() == x.cols(), "moe: out {} for x {}", shape_of(out), shape_of(x));
@@ -76,7 +73,9 @@ void moe(ThreadPool& pool, const Tensor& x_, const MoeWeights& w, Tensor& out_, 
   check_weights(w, hidden);
   const CpuWeight& router = weight_arg(*w.router, "moe", "router");
   const int64_t experts = router.rows(), top_k = w.top_k;
-  const int64_t inter = w.gate_up[0]->rows() / 2;
+  const int64_t inter = w.gate_up->rows() / 2;
+  const CpuWeight& gate_up_stack = weight_arg(*w.gate_up, "moe", "gate_up");
+  const CpuWeight& down_stack = weight_arg(*w.down, "moe", "down");
 
   // 1. Route.
   std::vector<float> logits(static_cast<size_t>(tokens * experts));
@@ -105,8 +104,8 @@ void moe(ThreadPool& pool, const Tensor& x_, const MoeWeights& w, Tensor& out_, 
     const int64_t e = active[a];
     const std::vector<int64_t>& slots = slots_of[e];
     const auto m = static_cast<int64_t>(slots.size());
-    const CpuWeight& gate_up = weight_arg(*w.gate_up[e], "moe", "gate_up");
-    const CpuWeight& down = weight_arg(*w.down[e], "moe", "down");
+    const CpuWeight& gate_up = gate_up_stack.matrix(e);
+    const CpuWeight& down = down_stack.matrix(e);
     float* in = thread_scratch(Scratch::kExpertInput, static_cast<size_t>(m * hidden));
     float* gate = thread_scratch(Scratch::kExpertGate, static_cast<size_t>(m * inter));
     float* up = thread_scratch(Scratch::kExpertUp, static_cast<size_t>(m * inter));
@@ -119,16 +118,19 @@ void moe(ThreadPool& pool, const Tensor& x_, const MoeWeights& w, Tensor& out_, 
     for (int64_t i = 0; i < m; ++i) std::copy_n(y + i * hidden, hidden, &expert_out[slots[i] * hidden]);
   });
 
-  // 4. out = sum_i w_i * y_i, in top-k order (deterministic for any thread count).
+  // 4. out = sum_i w_i * y_i, in top-k order (deterministic for any thread
+  // count); with accumulate, that sum is then added to out (the residual add).
   parallel_for(pool, tokens, 2.0 * static_cast<double>(top_k * hidden), [&](int64_t t0, int64_t t1) {
+    std::vector<float> sum(static_cast<size_t>(hidden));
     for (int64_t t = t0; t < t1; ++t) {
-      float* o = out.row(t);
-      std::fill(o, o + hidden, 0.0f);
+      std::fill(sum.begin(), sum.end(), 0.0f);
       for (int64_t s = t * top_k; s < (t + 1) * top_k; ++s) {
         const float wt = route.weight[s];
         const float* ys = &expert_out[s * hidden];
-        for (int64_t c = 0; c < hidden; ++c) o[c] += wt * ys[c];
+        for (int64_t c = 0; c < hidden; ++c) sum[c] += wt * ys[c];
       }
+      float* o = out.row(t);
+      for (int64_t c = 0; c < hidden; ++c) o[c] = accumulate ? o[c] + sum[c] : sum[c];
     }
   });
 }

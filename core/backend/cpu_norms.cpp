@@ -1,4 +1,4 @@
-// rms_norm (MODEL.md §9.1) and layer_norm (§6.4). Statistics are summed in
+// rms_norm (docs/model.md §9.1) and layer_norm (§6.4). Statistics are summed in
 // double so that the reference is not the one that drifts; the result is fp32.
 // Each group is read whole before it is written, so out may alias x.
 #include <cmath>

@@ -16,11 +16,11 @@ void embed(const Tensor& ids, const Weight& table, Tensor& out);
 void add_weighted_rows(const Weight& table, const Tensor& indices, const Tensor& weights, Tensor& out);
 void scatter_rows(const Tensor& src, const Tensor& rows, Tensor& dst);
 void scatter_add_rows(const Tensor& src, const Tensor& rows, Tensor& dst);
-void copy_rows(const Tensor& src, Tensor& dst, int64_t dst_first);
+void zero(Tensor& t);
 void gather_rows(const Tensor& src, const Tensor& rows, Tensor& out);
 
 // cpu_linear.cpp
-void linear(ThreadPool& pool, const Tensor& x, const Weight& w, const Weight* bias, Tensor& out,
+void linear(ThreadPool& pool, const Tensor& x, const Weight& w, const Weight* bias, Tensor& out, bool accumulate,
             const MatmulSettings& settings);
 
 // cpu_norms.cpp
@@ -32,17 +32,21 @@ void rope(ThreadPool& pool, Tensor& x, const Tensor& cos, const Tensor& sin, int
 
 // cpu_attention.cpp
 void attention(ThreadPool& pool, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec,
-               Tensor& out);
+               std::span<const int64_t> segments, Tensor& out);
+void attention_cached(ThreadPool& pool, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                      const AttentionSpec& spec, const Tensor& spans, Tensor& out);
 
 // cpu_moe.cpp
-void moe(ThreadPool& pool, const Tensor& x, const MoeWeights& w, Tensor& out, const MatmulSettings& settings);
+void moe(ThreadPool& pool, const Tensor& x, const MoeWeights& w, Tensor& out, bool accumulate,
+         const MatmulSettings& settings);
 
 // cpu_elementwise.cpp
 void swiglu(ThreadPool& pool, const Tensor& gate, const Tensor& up, Tensor& out);
 void gelu(ThreadPool& pool, const Tensor& x, GeluKind kind, Tensor& out);
 void add(ThreadPool& pool, const Tensor& a, const Tensor& b, Tensor& out);
 
-// cpu_sampler.cpp
-int32_t sample(const Tensor& logits, const SamplingParams& p, std::span<const int32_t> history, double uniform);
+// cpu_sample_op.cpp
+void sample(const Tensor& logits, const Tensor& inputs, Tensor* seen, Tensor& token);
+void mark_seen(const Tensor& ids, Tensor& seen);
 
 }  // namespace ql::backend::cpu

@@ -1,5 +1,5 @@
 // rope(): in place, per head, x = x*cos + rotate_half(x)*sin with
-// rotate_half(v) = [-v[d/2:], v[:d/2]] (NeoX halves; MODEL.md §6.3, §9.4).
+// rotate_half(v) = [-v[d/2:], v[:d/2]] (NeoX halves; docs/model.md §6.3, §9.4).
 #include "core/backend/cpu_check.h"
 #include "core/backend/cpu_ops.h"
 #include "core/backend/cpu_tensor.h"

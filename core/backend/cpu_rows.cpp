@@ -1,4 +1,4 @@
-// Row movement: embed, gather, scatter (set and add), KV-cache append, and
+// Row movement: embed, gather, scatter (set and add; the KV-cache writes), and
 // weighted sums of table rows (vision position-embedding interpolation).
 // Small and memory-bound, so they run on the calling thread. A row index
 // outside its tensor is a caller bug and aborts with the index.
@@ -54,7 +54,7 @@ void add_weighted_rows(const Weight& table_, const Tensor& indices_, const Tenso
   float* row = thread_scratch(Scratch::kRow, static_cast<size_t>(cols));
   float* sum = thread_scratch(Scratch::kRowSum, static_cast<size_t>(cols));
   for (int64_t i = 0; i < out.rows(); ++i) {
-    // The weighted sum first, then one add (MODEL.md §6.2: pos is summed, then x + pos).
+    // The weighted sum first, then one add (docs/model.md §6.2: pos is summed, then x + pos).
     std::fill(sum, sum + cols, 0.0f);
     for (int64_t j = 0; j < taps; ++j) {
       const int64_t index = checked_index(indices.i32()[i * taps + j], table.rows(), "add_weighted_rows", i * taps + j);
@@ -91,15 +91,9 @@ void scatter_add_rows(const Tensor& src_, const Tensor& rows_, Tensor& dst_) {
   }
 }
 
-void copy_rows(const Tensor& src_, Tensor& dst_, int64_t dst_first) {
-  const CpuTensor& src = any_arg(src_, "copy_rows", "src");
-  CpuTensor& dst = any_arg(dst_, "copy_rows", "dst");
-  QL_CPU_REQUIRE(src.dtype() == dst.dtype() && src.cols() == dst.cols(), "copy_rows: src {} and dst {} differ",
-                 shape_of(src), shape_of(dst));
-  QL_CPU_REQUIRE(dst_first >= 0 && dst_first + src.rows() <= dst.rows(),
-                 "copy_rows: rows [{}, {}) outside dst {}", dst_first, dst_first + src.rows(), shape_of(dst));
-  // memmove: a view may copy within its own storage.
-  std::memmove(dst.f32() + dst_first * dst.cols(), src.f32(), static_cast<size_t>(src.numel()) * sizeof(float));
+void zero(Tensor& t_) {
+  CpuTensor& t = any_arg(t_, "zero", "t");
+  std::memset(t.data(), 0, t.bytes());
 }
 
 void gather_rows(const Tensor& src_, const Tensor& rows_, Tensor& out_) {

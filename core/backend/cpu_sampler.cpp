@@ -1,4 +1,4 @@
-// sample(): the next token from one row of logits (MODEL.md §10), in Hugging
+// sample_row(): the next token from one row of logits (docs/model.md §10), in Hugging
 // Face's order: repetition penalty, presence penalty, then (unless greedy)
 // temperature, top-k, top-p, min-p, and a draw by the cumulative distribution
 // in token order with the caller's uniform number.
@@ -10,25 +10,23 @@
 #include <numeric>
 #include <vector>
 
+#include "core/backend/cpu_sampler.h"
+
 #include "core/backend/cpu_check.h"
-#include "core/backend/cpu_ops.h"
-#include "core/backend/cpu_tensor.h"
 
 namespace ql::backend::cpu {
 
 namespace {
 
-// Penalties act once per distinct token of the history (HF gathers and
-// scatters by token id, so a repeated token is not penalised twice).
-void apply_penalties(std::vector<float>& logits, const SamplingParams& p, std::span<const int32_t> history) {
+// Penalties act once per distinct token seen (HF gathers and scatters by
+// token id, so a repeated token is not penalised twice).
+void apply_penalties(std::vector<float>& logits, const SamplingParams& p, std::span<const int32_t> seen) {
   if (p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f) return;
-  const auto vocab = static_cast<int64_t>(logits.size());
-  std::vector<bool> seen(logits.size(), false);
-  for (size_t i = 0; i < history.size(); ++i) {
-    const int32_t t = history[i];
-    QL_CPU_REQUIRE(t >= 0 && t < vocab, "sample: history token {} (entry {}) outside [0, {})", t, i, vocab);
-    if (seen[t]) continue;
-    seen[t] = true;
+  if (seen.empty()) return;
+  QL_CPU_REQUIRE(seen.size() == logits.size(), "sample: seen mask of {} entries for {} logits", seen.size(),
+                 logits.size());
+  for (size_t t = 0; t < logits.size(); ++t) {
+    if (seen[t] == 0) continue;
     float& l = logits[t];
     if (p.repetition_penalty != 1.0f) l = l < 0 ? l * p.repetition_penalty : l / p.repetition_penalty;
     l -= p.presence_penalty;
@@ -122,12 +120,12 @@ class Candidates {
 
 }  // namespace
 
-int32_t sample(const Tensor& logits_, const SamplingParams& p, std::span<const int32_t> history, double uniform) {
-  const CpuTensor& t = f32_arg(logits_, "sample", "logits");
-  QL_CPU_REQUIRE(t.rows() == 1 && t.cols() > 0, "sample: logits {} must be one row", shape_of(t));
+int32_t sample_row(std::span<const float> row, const SamplingParams& p, std::span<const int32_t> seen,
+                   double uniform) {
+  QL_CPU_REQUIRE(!row.empty(), "sample: empty logits row");
   QL_CPU_REQUIRE(uniform >= 0.0 && uniform <= 1.0, "sample: uniform {} outside [0, 1]", uniform);
-  std::vector<float> logits(t.f32(), t.f32() + t.cols());
-  apply_penalties(logits, p, history);
+  std::vector<float> logits(row.begin(), row.end());
+  apply_penalties(logits, p, seen);
   if (p.temperature <= 0.0f)  // greedy: the first maximum
     return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   for (float& l : logits) l /= p.temperature;
@@ -136,6 +134,16 @@ int32_t sample(const Tensor& logits_, const SamplingParams& p, std::span<const i
   c.top_p(p.top_p);
   c.min_p(p.min_p);
   return c.draw(uniform);
+}
+
+std::vector<int32_t> seen_mask(std::span<const int32_t> history, int64_t vocab) {
+  std::vector<int32_t> seen(static_cast<size_t>(vocab), 0);
+  for (size_t i = 0; i < history.size(); ++i) {
+    const int32_t t = history[i];
+    QL_CPU_REQUIRE(t >= 0 && t < vocab, "sample: history token {} (entry {}) outside [0, {})", t, i, vocab);
+    seen[static_cast<size_t>(t)] = 1;
+  }
+  return seen;
 }
 
 }  // namespace ql::backend::cpu

@@ -5,8 +5,6 @@
 namespace ql::backend::cpu {
 
 namespace {
-const char* dtype_name(DType d) { return d == DType::kF32 ? "F32" : "I32"; }
-
 const CpuTensor& checked(const Tensor& t, const DType* want, const char* op, const char* arg) {
   const auto* c = dynamic_cast<const CpuTensor*>(&t);
   QL_CPU_REQUIRE(c != nullptr, "{}: {} is not a CPU tensor", op, arg);
@@ -26,6 +24,9 @@ CpuTensor& f32_arg(Tensor& t, const char* op, const char* arg) {
 const CpuTensor& i32_arg(const Tensor& t, const char* op, const char* arg) {
   const DType want = DType::kI32;
   return checked(t, &want, op, arg);
+}
+CpuTensor& i32_arg(Tensor& t, const char* op, const char* arg) {
+  return const_cast<CpuTensor&>(i32_arg(static_cast<const Tensor&>(t), op, arg));
 }
 const CpuTensor& any_arg(const Tensor& t, const char* op, const char* arg) { return checked(t, nullptr, op, arg); }
 CpuTensor& any_arg(Tensor& t, const char* op, const char* arg) {

@@ -4,11 +4,13 @@
 // mmapped checkpoint outlives the model) or in memory the backend keeps, so a
 // row range is a pointer offset. Quantized formats (INT8, NF4) are rows of a
 // shared core/quant weight, so a row range is a row offset (NF4 blocks run
-// across rows). Every op reads rows through cpu_weight_decode.h.
+// across rows). Every op reads rows through cpu_weight_decode.h. A stacked
+// weight (the experts of a layer) holds one such weight per matrix.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/backend/backend.h"
 #include "core/backend/cpu_memory.h"
@@ -34,9 +36,14 @@ struct CpuWeightStorage {
 class CpuWeight final : public Weight {
  public:
   CpuWeight(WeightFormat format, int64_t rows, int64_t cols, CpuWeightStorage storage, std::string name);
+  // A stack of matrices of one format and shape (stack() == members.size()).
+  CpuWeight(std::vector<std::shared_ptr<const CpuWeight>> members, std::string name);
 
-  size_t owned_bytes() const override { return storage_.owned_bytes; }
-  size_t stored_bytes() const override { return storage_.stored_bytes; }
+  size_t owned_bytes() const override;
+  size_t stored_bytes() const override;
+
+  // Matrix e of a stack (the weight itself when stack() == 1).
+  const CpuWeight& matrix(int64_t e) const { return members_.empty() ? *this : *members_[static_cast<size_t>(e)]; }
   const std::string& name() const { return name_; }
   bool borrowed() const { return storage_.owner == nullptr; }
 
@@ -54,16 +61,21 @@ class CpuWeight final : public Weight {
  private:
   CpuWeightStorage storage_;
   std::string name_;
+  std::vector<std::shared_ptr<const CpuWeight>> members_;
 };
 
-// Dense bytes: borrows the caller's bytes when they are in [rows, cols] order
-// and aligned to the element size; otherwise copies (transposing when
-// `transposed`). An already quantized weight is shared, its bytes counted in
-// `counter`. Errors name the weight.
-Result<std::shared_ptr<CpuWeight>> upload_cpu_weight(const HostWeight& w, const ByteCounter& counter);
+// Makes a CPU weight from a HostWeight (backend.h): dense bytes of the target
+// format are borrowed when they are in [rows, cols] order and aligned to the
+// element size, otherwise copied (transposing when `transposed`); any other
+// target is converted with core/quant on `threads` threads; a synthetic source
+// is generated first. Already quantized weights are shared. Owned bytes are
+// counted in `counter`. Errors name the weight (and matrix of a stack).
+Result<std::shared_ptr<CpuWeight>> upload_cpu_weight(const HostWeight& w, const ByteCounter& counter, int threads,
+                                                     quant::Dense16Report* fp16_losses);
 
-// The already quantized case of upload_cpu_weight (cpu_weight_quantized.cpp).
-Result<std::shared_ptr<CpuWeight>> upload_quantized_cpu_weight(const HostWeight& w, const std::string& name,
+// One already quantized matrix (cpu_weight_quantized.cpp).
+Result<std::shared_ptr<CpuWeight>> upload_quantized_cpu_weight(std::shared_ptr<const quant::QuantizedWeight> q,
+                                                               WeightFormat target, const std::string& name,
                                                                const ByteCounter& counter);
 
 // The CPU weight behind a Weight handle (aborts on a weight of another backend).

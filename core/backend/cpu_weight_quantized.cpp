@@ -1,4 +1,4 @@
-// Weights that arrive already quantized on the host (HostWeight::quantized).
+// Weights already quantized on the host (HostWeight::quantized, or converted by upload_cpu_weight).
 // The backend shares the core/quant weight rather than copying it, so loading
 // holds each weight once, and counts its bytes in bytes_in_use(). A 16-bit
 // conversion (Dense16Weight) is contiguous rows and is read as a dense weight.
@@ -21,23 +21,19 @@ struct QuantizedOwner {
 
 }  // namespace
 
-Result<std::shared_ptr<CpuWeight>> upload_quantized_cpu_weight(const HostWeight& w, const std::string& name,
+Result<std::shared_ptr<CpuWeight>> upload_quantized_cpu_weight(std::shared_ptr<const quant::QuantizedWeight> w,
+                                                               WeightFormat target, const std::string& name,
                                                                const ByteCounter& counter) {
-  const quant::QuantizedWeight& q = *w.quantized;
-  if (w.data != nullptr) return err("{}: give either data or a quantized weight, not both", name);
-  if (w.transposed) return err("{}: a quantized weight is already [rows, cols]; transposed must be false", name);
+  const quant::QuantizedWeight& q = *w;
   const WeightFormat stored = weight_format_for(q.format());
-  if (w.format != stored)
-    return err("{}: format {} does not match its quantized weight ({})", name, weight_format_name(w.format),
+  if (target != stored)
+    return err("{}: format {} does not match its quantized weight ({})", name, weight_format_name(target),
                weight_format_name(stored));
-  if (w.rows != q.rows() || w.cols != q.cols())
-    return err("{}: shape [{}, {}] does not match its quantized weight [{}, {}]", name, w.rows, w.cols, q.rows(),
-               q.cols());
-  if (w.rows <= 0 || w.cols <= 0) return err("{}: shape [{}, {}] must be positive", name, w.rows, w.cols);
+  if (q.rows() <= 0 || q.cols() <= 0) return err("{}: shape [{}, {}] must be positive", name, q.rows(), q.cols());
 
   std::shared_ptr<QuantizedOwner> owner;
   try {
-    owner = std::make_shared<QuantizedOwner>(w.quantized, counter);
+    owner = std::make_shared<QuantizedOwner>(w, counter);
   } catch (const std::bad_alloc&) {
     return internal_err("{}: out of memory", name);
   }
@@ -46,10 +42,10 @@ Result<std::shared_ptr<CpuWeight>> upload_quantized_cpu_weight(const HostWeight&
   if (const auto* dense = quant::stored_as<quant::Dense16Weight>(q)) {
     storage.data = reinterpret_cast<const std::byte*>(dense->bits.data());
   } else {
-    storage.quantized = w.quantized;
+    storage.quantized = w;
   }
   storage.owner = std::move(owner);
-  return std::make_shared<CpuWeight>(w.format, w.rows, w.cols, std::move(storage), name);
+  return std::make_shared<CpuWeight>(stored, q.rows(), q.cols(), std::move(storage), name);
 }
 
 }  // namespace ql::backend::cpu

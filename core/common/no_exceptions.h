@@ -1,5 +1,5 @@
 #pragma once
-// Core's promise (DESIGN.md, "Threads"): no exception leaves it. Public entry
+// Core's promise (docs/architecture.md §7): no exception leaves it. Public entry
 // points run their work through this, so an allocation failure or a library
 // exception becomes an error that says what was being done.
 #include <exception>

@@ -1,7 +1,7 @@
 #pragma once
 // Result<T>: a value or an Error whose message names the file, tensor, field
-// or value at fault. Core never lets an exception cross its API (DESIGN.md,
-// "Threads"); functions that can fail on user input return Result.
+// or value at fault. Core never lets an exception cross its API
+// (docs/architecture.md §7); functions that can fail on user input return Result.
 #include <cassert>
 #include <string>
 #include <utility>

@@ -330,7 +330,7 @@ class CompareRun {
 Result<CompareReport> compare_precisions(Engine& engine, const CompareRequest& request,
                                          const CompareProgress& progress, const std::atomic<bool>* cancel,
                                          const CompareTokenCallback& on_token) {
-  // No exception leaves core (DESIGN.md, "Threads"): a throwing progress
+  // No exception leaves core (docs/architecture.md §7): a throwing progress
   // callback or an allocation failure becomes an error, and the engine is
   // left empty either way.
   auto result = [&]() -> Result<CompareReport> {

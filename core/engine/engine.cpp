@@ -17,7 +17,13 @@ Status Engine::load(const std::string& model_dir, const LoadOptions& options, co
   std::lock_guard run(run_mutex_);
   stop_.store(false);
   return no_exceptions("loading the model", [&]() -> Status {
-    auto loaded = load_model_folder(model_dir, options, progress, &stop_);
+    LoadOptions o = options;
+    if (loaded_ && o.reclaimable_bytes == 0) {
+      // The previous model's memory comes back when this load succeeds.
+      const backend::MemoryInfo prev = loaded_->backend->memory_info();
+      o.reclaimable_bytes = prev.weights + prev.kv_cache + prev.workspace;
+    }
+    auto loaded = load_model_folder(model_dir, o, progress, &stop_);
     if (!loaded) return loaded.error();
     std::unique_ptr<LoadedModel> previous;
     {
@@ -25,7 +31,7 @@ Status Engine::load(const std::string& model_dir, const LoadOptions& options, co
       previous = std::exchange(loaded_, std::move(loaded).value());
     }
     previous.reset();  // the old model's memory goes before the reading below
-    metrics_.memory(loaded_->backend->bytes_in_use(), loaded_->info.weight_bytes);
+    metrics_.memory(loaded_->backend->memory_info(), loaded_->info.weight_bytes, loaded_->backend->bytes_in_use());
     return {};
   });
 }
@@ -37,7 +43,7 @@ void Engine::unload() {
     std::lock_guard state(state_mutex_);
     previous = std::move(loaded_);
   }
-  metrics_.memory(0, 0);
+  metrics_.clear_memory();
 }
 
 std::optional<ModelInfo> Engine::info() const {
@@ -73,7 +79,7 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
     if (!prompt) return prompt.error();
     return run_generation(*loaded_, std::move(prompt).value(), request, on_token, stop_, metrics_);
   });
-  metrics_.memory(loaded_->backend->bytes_in_use(), loaded_->info.weight_bytes);
+  metrics_.memory(loaded_->backend->memory_info(), loaded_->info.weight_bytes, loaded_->backend->bytes_in_use());
   metrics_.end();
   if (result) result->metrics = metrics_.snapshot();
   return result;
@@ -83,6 +89,18 @@ Result<io::ExportResult> Engine::export_model(const io::ExportRequest& request, 
   std::lock_guard run(run_mutex_);
   stop_.store(false);
   return no_exceptions("exporting", [&] { return io::export_model(request, progress, &stop_); });
+}
+
+std::optional<backend::MemoryInfo> Engine::memory_info() {
+  std::lock_guard run(run_mutex_);
+  if (!loaded_) return std::nullopt;
+  return loaded_->backend->memory_info();
+}
+
+double Engine::copy_bandwidth_gbps(size_t bytes) {
+  std::lock_guard run(run_mutex_);
+  if (!loaded_) return 0;
+  return loaded_->backend->copy_bandwidth_gbps(bytes);
 }
 
 void Engine::reset_cache() {

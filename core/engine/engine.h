@@ -1,9 +1,9 @@
 #pragma once
-// The Engine: the one entry point for the CLI and the GUI (DESIGN.md,
-// "Threads"). It loads a model folder, turns requests (a conversation or
-// token ids, images, sampling settings) into tokens streamed through a
-// callback, and keeps the KV cache between requests so that a multi-turn chat
-// only runs each new turn.
+// The Engine: the one entry point for the CLI and the GUI
+// (docs/architecture.md §7). It loads a model folder, turns requests (a
+// conversation or token ids, images, sampling settings) into tokens streamed
+// through a callback, and keeps the KV cache between requests so that a
+// multi-turn chat only runs each new turn.
 //
 // Threading: load / unload / prepare / generate / reset_cache / export_model
 // run on one engine thread (calls from several threads are serialised, never
@@ -67,6 +67,12 @@ class Engine {
   void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
 
   Metrics metrics() const { return metrics_.snapshot(); }
+
+  // The loaded model's backend memory (nullopt: nothing loaded), and its
+  // device-to-device copy bandwidth measured now (for benchmarks; 0 when not
+  // measurable). Engine-thread calls like load().
+  std::optional<backend::MemoryInfo> memory_info();
+  double copy_bandwidth_gbps(size_t bytes = size_t{1} << 30);
 
   // True for the error of a cancelled load or export.
   static bool is_cancelled(const Error& e) {

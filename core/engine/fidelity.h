@@ -1,6 +1,6 @@
 #pragma once
 // Per-position fidelity of a quantized model against the 16-bit reference
-// (DESIGN.md, "compares precisions side by side"): the KL divergence of the
+// (docs/architecture.md §1, comparing precisions side by side): the KL divergence of the
 // next-token distributions given by two logit rows, and the top-1 token.
 // Everything is computed in double so that the figures do not depend on how
 // the backend rounded its float softmax.

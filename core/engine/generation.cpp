@@ -67,21 +67,22 @@ namespace {
 
 // Samples from `forward`'s last row, streams the token, decodes it, and so on
 // until a stop condition; fills r.generated_ids, r.text and r.stop_reason.
-Status decode_loop(LoadedModel& m, model::ForwardResult forward, const GenerationRequest& request,
+Status decode_loop(LoadedModel& m, const model::ForwardResult& prefilled, const GenerationRequest& request,
                    const ResolvedSampling& sampling, const TokenCallback& on_token, const std::atomic<bool>& stop,
                    MetricsRecorder& metrics, GenerationResult& r) {
-  backend::Backend& be = *m.backend;
   std::optional<text::StreamDetokenizer> detok;
   if (m.tokenizer) detok.emplace(*m.tokenizer, /*skip_special=*/true);
   const auto& eos = m.info.generation.eos_token_ids;
   TokenSampler sampler(sampling);
+  // The first token from the prefill's last row; each later one from a decode
+  // step that runs the previous token and samples in the same (recorded) step.
+  auto picked = m.model->sample(*m.cache, prefilled, sampler.next());
   while (true) {
-    // The sampling row is always the last one a forward returns.
-    const auto row = be.view(forward.logits, static_cast<int64_t>(forward.rows.size()) - 1, 1, forward.logits->cols());
-    const int32_t token = sampler.pick(be, *row, m.cache->tokens());
+    if (!picked) return picked.error();
+    const int32_t token = *picked;
     r.generated_ids.push_back(token);
     metrics.token();
-    metrics.memory(be.bytes_in_use(), m.info.weight_bytes);  // live figures while the GUI polls
+    metrics.memory(m.backend->memory_info(), m.info.weight_bytes, m.backend->bytes_in_use());  // live figures
     QL_TRY(emit(on_token, token, detok ? detok->push(token) : std::string(), r));
     if (!request.ignore_eos && std::find(eos.begin(), eos.end(), token) != eos.end()) {
       r.stop_reason = StopReason::kEos;
@@ -99,9 +100,7 @@ Status decode_loop(LoadedModel& m, model::ForwardResult forward, const Generatio
       r.stop_reason = StopReason::kContextFull;
       break;
     }
-    auto next = m.model->decode(*m.cache, token);
-    if (!next) return next.error();
-    forward = std::move(next).value();
+    picked = m.model->decode_and_sample(*m.cache, token, sampler.next());
   }
   if (detok) {
     std::string rest = detok->flush();
@@ -149,12 +148,12 @@ Result<GenerationResult> run_generation(LoadedModel& m, PreparedPrompt prompt, c
     const int64_t row = forward->rows[i];
     if (std::binary_search(rows->begin(), rows->end(), row)) r.logits[row] = read_row(*m.backend, forward->logits, i);
   }
-  metrics.memory(m.backend->bytes_in_use(), m.info.weight_bytes);
+  metrics.memory(m.backend->memory_info(), m.info.weight_bytes, m.backend->bytes_in_use());
   if (request.max_new_tokens == 0) {
     r.stop_reason = StopReason::kMaxTokens;
     return r;
   }
-  QL_TRY(decode_loop(m, std::move(forward).value(), request, *sampling, on_token, stop, metrics, r));
+  QL_TRY(decode_loop(m, *forward, request, *sampling, on_token, stop, metrics, r));
   return r;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Image placeholders in token ids (MODEL.md §5.2): each image is
+// Image placeholders in token ids (docs/model.md §5.2): each image is
 // <|vision_start|>, then <|image_pad|> once per image token, then
 // <|vision_end|>. The ids come from the model's config.json (tiny test
 // checkpoints use other ids than the published model).

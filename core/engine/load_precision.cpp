@@ -39,8 +39,7 @@ Error over_budget(const std::string& precision, const quant::MemoryPlan& plan, c
 }  // namespace
 
 Result<ResolvedPrecision> resolve_precision(const std::string& precision, double budget_gib,
-                                            const model::ModelConfig& config, int64_t context_tokens,
-                                            int64_t max_image_pixels) {
+                                            const model::ModelConfig& config, const quant::PlanRequest& request) {
   std::optional<quant::MemoryBudget> budget;
   if (budget_gib != 0) {
     auto b = quant::budget_from_gib(budget_gib);
@@ -66,9 +65,6 @@ Result<ResolvedPrecision> resolve_precision(const std::string& precision, double
     if (!budget) return ResolvedPrecision{choice.policy, quant::precision_string(choice.policy), std::nullopt};
   }
 
-  quant::PlanRequest request;
-  request.context_tokens = context_tokens;
-  request.max_image_pixels = max_image_pixels;
   auto plan = quant::plan_precision(config, choice, request, budget);
   if (!plan) return plan.error();
   const std::string name = quant::precision_string(plan->policy);

@@ -25,12 +25,12 @@ struct ResolvedPrecision {
 // published Qwen3-VL checkpoint (so empty = "bf16" there); an fp16 checkpoint
 // stays fp16 and an fp32 one (the tiny test checkpoints) stays fp32, as
 // stored. `budget_gib` 0: no check ("auto" then is an error). The plan is for
-// `context_tokens` and the preprocessor's largest image `max_image_pixels`.
+// `request` (context, the preprocessor's largest image, the backend's element
+// sizes).
 // Errors: an unknown precision (listing the valid presets and keys), a bad
 // budget, "auto" without one, or a plan over the budget, in one line with its
 // weights, KV cache, workspace, runtime and total against the usable budget.
 Result<ResolvedPrecision> resolve_precision(const std::string& precision, double budget_gib,
-                                            const model::ModelConfig& config, int64_t context_tokens,
-                                            int64_t max_image_pixels);
+                                            const model::ModelConfig& config, const quant::PlanRequest& request);
 
 }  // namespace ql::engine

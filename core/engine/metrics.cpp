@@ -21,6 +21,11 @@ void MetricsRecorder::begin() {
   // Memory is a property of the engine, not of the request: keep the last reading.
   m_.backend_bytes = previous.backend_bytes;
   m_.weight_bytes = previous.weight_bytes;
+  m_.kv_cache_bytes = previous.kv_cache_bytes;
+  m_.workspace_bytes = previous.workspace_bytes;
+  m_.device = previous.device;
+  m_.device_total_bytes = previous.device_total_bytes;
+  m_.device_free_bytes = previous.device_free_bytes;
   start_ = t;
 }
 
@@ -47,10 +52,22 @@ void MetricsRecorder::token() {
   last_token_ = t;
 }
 
-void MetricsRecorder::memory(size_t backend_bytes, size_t weight_bytes) {
+void MetricsRecorder::memory(const backend::MemoryInfo& info, size_t weight_bytes, size_t backend_bytes) {
   std::lock_guard lock(mutex_);
   m_.backend_bytes = backend_bytes;
   m_.weight_bytes = weight_bytes;
+  m_.kv_cache_bytes = info.kv_cache;
+  m_.workspace_bytes = info.workspace;
+  m_.device = info.device;
+  m_.device_total_bytes = info.device_total;
+  m_.device_free_bytes = info.device_free;
+}
+
+void MetricsRecorder::clear_memory() {
+  std::lock_guard lock(mutex_);
+  m_.backend_bytes = m_.weight_bytes = m_.kv_cache_bytes = m_.workspace_bytes = 0;
+  m_.device.clear();
+  m_.device_total_bytes = m_.device_free_bytes = 0;
 }
 
 void MetricsRecorder::end() {

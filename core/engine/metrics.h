@@ -1,11 +1,14 @@
 #pragma once
 // Live figures of the current (or last) request, read ~10x/s by the GUI from
-// another thread (DESIGN.md, "One chat turn, as data" step 5).
+// another thread (docs/architecture.md §4, step 5).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
+
+#include "core/backend/backend.h"
 
 namespace ql::engine {
 
@@ -18,11 +21,15 @@ struct Metrics {
   double last_token_ms = 0;       // latency of the latest token after the first
   double mean_token_ms = 0;       // mean latency of the tokens after the first
   double decode_tokens_per_s = 0; // tokens after the first / time since the first
-  size_t backend_bytes = 0;       // Backend::bytes_in_use (activations, KV cache, owned weights)
+  size_t backend_bytes = 0;       // Backend::bytes_in_use (owned weights, KV cache, arena)
   size_t weight_bytes = 0;        // the model's weights as loaded (stored bytes in their formats)
-  // As the issue defines it; where a backend owns converted weights they are
-  // in both figures, so this is an upper bound.
-  size_t memory_bytes() const { return backend_bytes + weight_bytes; }
+  size_t kv_cache_bytes = 0;      // MemoryInfo::kv_cache
+  size_t workspace_bytes = 0;     // MemoryInfo::workspace
+  std::string device;             // MemoryInfo::device ("NVIDIA H100 80GB HBM3", "CPU (16 threads)")
+  size_t device_total_bytes = 0;  // the device's memory (the machine's RAM for the CPU backend)
+  size_t device_free_bytes = 0;
+  // What the loaded model takes: its weights, KV cache and step workspace.
+  size_t memory_bytes() const { return weight_bytes + kv_cache_bytes + workspace_bytes; }
 };
 
 // Records one request's timings as it runs; snapshot() may be called from any thread.
@@ -34,7 +41,8 @@ class MetricsRecorder {
   void begin();                                           // the request arrived
   void prompt(int64_t prompt_tokens, int64_t prefilled);  // its size is known
   void token();                                           // a token was produced
-  void memory(size_t backend_bytes, size_t weight_bytes);
+  void memory(const backend::MemoryInfo& info, size_t weight_bytes, size_t backend_bytes);
+  void clear_memory();  // nothing loaded
   void end();                                             // done (any reason)
   Metrics snapshot() const;
 

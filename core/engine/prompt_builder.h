@@ -1,8 +1,8 @@
 #pragma once
-// A request's prompt -> what the model runs (DESIGN.md, "One chat turn, as
-// data"): images decoded and preprocessed; for a conversation, the chat
+// A request's prompt -> what the model runs (docs/architecture.md §4,
+// steps 2-3): images decoded and preprocessed; for a conversation, the chat
 // template rendered, tokenized with the model's tokenizer, and the k-th
-// image placeholder widened to that image's token count (MODEL.md §5); for
+// image placeholder widened to that image's token count (docs/model.md §5); for
 // token ids, their image runs checked against the images. Last, the length is
 // checked against the context, before any model work.
 #include <cstdint>

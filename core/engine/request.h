@@ -1,5 +1,5 @@
 #pragma once
-// What a caller asks the engine for (DESIGN.md, "One chat turn, as data"): a
+// What a caller asks the engine for (docs/architecture.md §4): a
 // prompt (a conversation, or token ids already expanded), sampling settings
 // and when to stop. The CLI and the GUI both build these.
 #include <cstdint>
@@ -66,7 +66,7 @@ struct TokenPrompt {
 
 using Prompt = std::variant<Conversation, TokenPrompt>;
 
-// Unset fields take the model's generation_config.json values (MODEL.md §1.6);
+// Unset fields take the model's generation_config.json values (docs/model.md §1.6);
 // min_p and presence_penalty are not in that file and default to off.
 struct SamplingOptions {
   std::optional<double> temperature;  // 0 = greedy (argmax)

@@ -1,8 +1,8 @@
 #pragma once
 // Sampler glue: a request's SamplingOptions resolved against the model's
-// generation_config.json, and the seeded random draws handed to
-// Backend::sample (which does the penalties, filters and the pick on the
-// backend, so a GPU never copies logits to the host).
+// generation_config.json, and the seeded random draws handed to the backend's
+// sample op (which does the penalties, filters and the pick on the backend,
+// so a GPU never copies logits to the host).
 #include <cstdint>
 #include <random>
 #include <span>
@@ -11,6 +11,7 @@
 #include "core/common/result.h"
 #include "core/engine/request.h"
 #include "core/model/generation_config.h"
+#include "core/model/qwen3vl_model.h"
 
 namespace ql::engine {
 
@@ -36,15 +37,13 @@ class UniformDraws {
   std::mt19937_64 engine_;
 };
 
-// Picks each next token: one draw per step, even when greedy, so a sequence's
-// draws depend only on the seed and the step.
+// The settings and draws of each next token: one draw per step, even when
+// greedy, so a sequence's draws depend only on the seed and the step. The
+// pick itself runs on the backend (Qwen3VLModel::sample, decode_and_sample).
 class TokenSampler {
  public:
   explicit TokenSampler(const ResolvedSampling& s) : params_(s.params), draws_(s.seed) {}
-  // `logits` is one row [1, vocab]; `history` every token of the sequence so far.
-  int32_t pick(backend::Backend& backend, const backend::Tensor& logits, std::span<const int32_t> history) {
-    return backend.sample(logits, params_, history, draws_.next());
-  }
+  model::SamplingStep next() { return model::SamplingStep{params_, draws_.next()}; }
   const backend::SamplingParams& params() const { return params_; }
 
  private:

@@ -1,6 +1,6 @@
 #pragma once
 // A file written under a temporary name beside its final path and renamed
-// into place only when complete (FORMATS.md writers, issue 6 point 4): a
+// into place only when complete (docs/formats.md §9, issue 6 point 4): a
 // cancelled, failed or crashed write never leaves a partial file under the
 // final name. The temporary is ".<name>.partial" in the same folder (same file
 // system, so the rename is atomic); it is removed when the object is

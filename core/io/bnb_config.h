@@ -1,5 +1,5 @@
 #pragma once
-// config.json of a bitsandbytes export (FORMATS.md §6.4): the source's config
+// config.json of a bitsandbytes export (docs/formats.md §6.4): the source's config
 // with "quantization_config" = the whole BitsAndBytesConfig.to_dict() that
 // transformers' save_pretrained writes, and the dtype of the tensors that
 // stay 16-bit declared where transformers reads it.

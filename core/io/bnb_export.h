@@ -1,5 +1,5 @@
 #pragma once
-// bitsandbytes-format export (FORMATS.md §6, §7): the safetensors folder that
+// bitsandbytes-format export (docs/formats.md §6, §7): the safetensors folder that
 // transformers + bitsandbytes write with save_pretrained for an LLM.int8 or
 // NF4 (double quantization) model: the quantized Linear modules as their
 // bitsandbytes tensors (model/bnb_layout.h), everything else 16-bit (fused

@@ -27,7 +27,7 @@ struct BnbModuleTensors {
   std::map<std::string, std::string> companions;  // every other tensor of the module: name -> bytes
 };
 
-// Quantizes one module as bitsandbytes does (FORMATS.md §7). `state_dtype`:
+// Quantizes one module as bitsandbytes does (docs/formats.md §7). `state_dtype`:
 // the dtype NF4's quant state records (that of the export's 16-bit tensors,
 // which a loader casts the dequantized weight to).
 Result<BnbModuleTensors> quantize_bnb_module(const model::Checkpoint& checkpoint, const model::BnbModule& module,

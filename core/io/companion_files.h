@@ -1,6 +1,6 @@
 #pragma once
 // The files that make an exported folder complete besides its weights
-// (issue 6 point 2, FORMATS.md §8): config.json (possibly changed: dtype,
+// (issue 6 point 2, docs/formats.md §8): config.json (possibly changed: dtype,
 // quantization_config), generation_config.json, preprocessor and video
 // preprocessor configs, tokenizer.json / tokenizer_config.json (from the
 // folder, else the tokenizer QuantLens uses for it), chat template files.

@@ -4,7 +4,7 @@
 // copy when the stored dtype already is the output dtype, else a
 // round-to-nearest-even conversion (core/common/float16.h) with its error
 // measured. Fused experts stored [E, out, in] are written transposed to the
-// published [E, in, out] (FORMATS.md §8). Shared by the plain safetensors
+// published [E, in, out] (docs/formats.md §8). Shared by the plain safetensors
 // export and the bitsandbytes export (its 16-bit tensors).
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Exporting a model folder to formats other tools load (FORMATS.md): GGUF text
+// Exporting a model folder to formats other tools load (docs/formats.md): GGUF text
 // model + mmproj for llama.cpp / Ollama / LM Studio, bitsandbytes-format
 // safetensors for transformers, plain BF16/FP16 safetensors. The CLI's
 // `export` and the GUI's export dialog both call export_model (directly or

@@ -2,7 +2,7 @@
 // The source checkpoint of an export, opened and checked once: config.json
 // parsed, the shards' headers read (mmapped; no weight is touched), every
 // tensor checked against the architecture's schema, and the orientation of
-// each fused expert tensor decided by its shape (MODEL.md §2.1).
+// each fused expert tensor decided by its shape (docs/model.md §2.1).
 #include <map>
 #include <string>
 #include <vector>

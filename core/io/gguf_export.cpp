@@ -1,4 +1,4 @@
-// GGUF export entry points (FORMATS.md §2-§5): plan both files from the
+// GGUF export entry points (docs/formats.md §2-§5): plan both files from the
 // checkpoint's headers, then stream them. The pieces live in core/io/gguf/.
 #include "core/io/gguf_export.h"
 

@@ -1,5 +1,5 @@
 #pragma once
-// GGUF export (FORMATS.md §2-§5): the text model GGUF and the vision
+// GGUF export (docs/formats.md §2-§5): the text model GGUF and the vision
 // projector (mmproj) GGUF, as llama.cpp's convert_hf_to_gguf.py (+
 // llama-quantize for the K-quant mixes) writes them for Qwen3-VL-MoE.
 // Called by export_model (core/io/export.cpp) after the output folder checks.

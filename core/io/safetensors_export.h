@@ -1,5 +1,5 @@
 #pragma once
-// Plain BF16/FP16 safetensors export (FORMATS.md §8): the checkpoint's own
+// Plain BF16/FP16 safetensors export (docs/formats.md §8): the checkpoint's own
 // names, shapes and layout (fused experts in the published [E, in, out]
 // orientation), sharded like the published checkpoint with
 // model.safetensors.index.json, __metadata__ {"format": "pt"}, config.json

@@ -18,7 +18,7 @@ struct DtypeInfo {
 };
 
 // The reference writer sorts by this enum, largest first, which keeps every
-// tensor aligned to its element size without padding (FORMATS.md §1.1).
+// tensor aligned to its element size without padding (docs/formats.md §1.1).
 constexpr DtypeInfo kDtypes[] = {
     {"BOOL", 0, 1},         {"F4", 1, 0},      {"F6_E2M3", 2, 0}, {"F6_E3M2", 3, 0}, {"U8", 4, 1},
     {"I8", 5, 1},           {"F8_E5M2", 6, 1}, {"F8_E4M3", 7, 1}, {"F8_E8M0", 8, 1}, {"F8_E4M3FNUZ", 9, 1},

@@ -1,5 +1,5 @@
 #pragma once
-// Streaming safetensors writer (FORMATS.md §1): the header is computed from
+// Streaming safetensors writer (docs/formats.md §1): the header is computed from
 // the tensor list up front (so the file's size is known before writing), then
 // each tensor's bytes are produced by a callback, one tensor at a time, so
 // host memory stays near one tensor. Files are laid out as the reference

@@ -1,6 +1,6 @@
 #pragma once
 // The tensors one quantized Linear module `P` occupies in a bitsandbytes
-// checkpoint (FORMATS.md §6.2, §6.3); its bias, if any, stays a plain 16-bit
+// checkpoint (docs/formats.md §6.2, §6.3); its bias, if any, stays a plain 16-bit
 // tensor. Shared by the reader (validation, loading) and the exporter, so
 // the two agree on every name, dtype and shape.
 //   LLM.int8:  P.weight I8 [out, in], P.SCB F32 [out], P.weight_format U8 [] (= 0, "row")

@@ -1,6 +1,6 @@
 #pragma once
 // Which tensors of Qwen3-VL-MoE a bitsandbytes checkpoint holds quantized
-// (FORMATS.md §6.1): transformers replaces every nn.Linear whose module name
+// (docs/formats.md §6.1): transformers replaces every nn.Linear whose module name
 // the skip list does not match. Under transformers 5 that is the text
 // attention projections, the dense MLP of mlp_only layers, and every Linear
 // of the vision tower (blocks, merger, DeepStack mergers). Not Linear, so

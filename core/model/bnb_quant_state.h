@@ -1,6 +1,6 @@
 #pragma once
 // Reading the quant-state JSON of an NF4 module
-// ("P.weight.quant_state.bitsandbytes__nf4", FORMATS.md §6.3), e.g.
+// ("P.weight.quant_state.bitsandbytes__nf4", docs/formats.md §6.3), e.g.
 //   {"quant_type": "nf4", "blocksize": 64, "dtype": "bfloat16", "shape": [4096, 2048],
 //    "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": 0.0123}
 // Keys may come in any order (bitsandbytes' loader accepts any); every value

@@ -1,6 +1,6 @@
 #pragma once
 // The "quantization_config" of a bitsandbytes checkpoint folder, as
-// transformers writes it into config.json with save_pretrained (FORMATS.md
+// transformers writes it into config.json with save_pretrained (docs/formats.md
 // §6.4): LLM.int8 (load_in_8bit) or 4-bit NF4 with double quantization
 // (load_in_4bit, bnb_4bit_quant_type "nf4", bnb_4bit_use_double_quant). These
 // are the two layouts QuantLens reads and writes; anything else that
@@ -19,7 +19,7 @@ namespace ql::model {
 
 struct BnbQuantization {
   quant::QuantFormat format = quant::QuantFormat::kInt8Rowwise;  // kInt8Rowwise or kNf4
-  // Modules left 16-bit (llm_int8_skip_modules), matched as in FORMATS.md §6.1;
+  // Modules left 16-bit (llm_int8_skip_modules), matched as in docs/formats.md §6.1;
   // ["lm_head"] when the config gives none (transformers' default for this model).
   std::vector<std::string> skip_modules;
   bool skip_modules_from_config = false;

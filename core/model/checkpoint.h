@@ -1,5 +1,5 @@
 #pragma once
-// A model folder's weights (MODEL.md §2, FORMATS.md §1.2): the shards named by
+// A model folder's weights (docs/model.md §2, docs/formats.md §1.2): the shards named by
 // model.safetensors.index.json, or a single model.safetensors. Every shard's
 // header is validated and cross-checked with the index when the folder is
 // opened; tensors are then looked up by name without touching their bytes.

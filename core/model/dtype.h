@@ -19,7 +19,7 @@ bool is_float_dtype(DType t);  // BF16, F16, F32
 
 // nullopt for any other string (unsupported or unknown: see is_known_safetensors_dtype).
 std::optional<DType> dtype_from_safetensors(std::string_view s);
-// True for every dtype string of the safetensors format (FORMATS.md §1.1), supported or not.
+// True for every dtype string of the safetensors format (docs/formats.md §1.1), supported or not.
 bool is_known_safetensors_dtype(std::string_view s);
 
 // config.json spelling ("bfloat16", "float16", "float32"); nullopt otherwise.

@@ -1,5 +1,5 @@
 #pragma once
-// generation_config.json: sampling defaults and stop ids (MODEL.md §1.6).
+// generation_config.json: sampling defaults and stop ids (docs/model.md §1.6).
 #include <cstdint>
 #include <optional>
 #include <string>

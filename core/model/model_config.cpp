@@ -43,7 +43,7 @@ Result<int64_t> positive_either(const JsonFields& f, std::string_view a, std::st
   return positive(f, a);
 }
 
-// §1.4: rope_parameters (transformers 5) wins over rope_scaling (published);
+// docs/model.md §1.4: rope_parameters (transformers 5) wins over rope_scaling (published);
 // rope_theta comes from that dict, else from text_config.rope_theta.
 Status parse_text_rope(const JsonFields& text, TextConfig& t) {
   std::optional<JsonFields> rope;
@@ -97,7 +97,7 @@ Status parse_text_attention(const JsonFields& f, TextConfig& t) {
   if (f.has("num_key_value_heads")) {
     QL_ASSIGN_OR_RETURN(t.num_kv_heads, positive(f, "num_key_value_heads"));
   } else {
-    t.num_kv_heads = t.num_heads;  // §1.4 default
+    t.num_kv_heads = t.num_heads;  // docs/model.md §1.4 default
   }
   if (t.num_heads % t.num_kv_heads != 0)
     return f.invalid("num_key_value_heads", fmt::format("{} does not divide num_attention_heads ({})",
@@ -108,7 +108,7 @@ Status parse_text_attention(const JsonFields& f, TextConfig& t) {
     if (t.hidden_size % t.num_heads != 0)
       return f.invalid("hidden_size", fmt::format("{} is not divisible by num_attention_heads ({}) and head_dim is absent",
                                                   t.hidden_size, t.num_heads));
-    t.head_dim = t.hidden_size / t.num_heads;  // §1.4 default
+    t.head_dim = t.hidden_size / t.num_heads;  // docs/model.md §1.4 default
   }
   // rotate_half pairs dim d with d + head_dim/2.
   if (t.head_dim % 2 != 0)
@@ -151,7 +151,7 @@ Status parse_text_mlp(const JsonFields& f, TextConfig& t) {
   bool any_dense = false;
   for (int64_t l = 0; l < t.num_layers; ++l) {
     const bool listed = std::find(t.mlp_only_layers.begin(), t.mlp_only_layers.end(), l) != t.mlp_only_layers.end();
-    const bool moe = !listed && (l + 1) % t.decoder_sparse_step == 0;  // §1.4
+    const bool moe = !listed && (l + 1) % t.decoder_sparse_step == 0;  // docs/model.md §1.4
     t.layer_is_moe[static_cast<size_t>(l)] = moe;
     any_dense = any_dense || !moe;
   }
@@ -170,7 +170,7 @@ Status parse_vision(const JsonFields& f, VisionConfig& v, const TextConfig& text
   const char* heads_key = f.has("num_heads") ? "num_heads" : "num_attention_heads";
   if (v.hidden_size % v.num_heads != 0)
     return f.invalid("hidden_size", fmt::format("{} is not divisible by {} ({})", v.hidden_size, heads_key, v.num_heads));
-  // 2-D RoPE rotates two quarter-width halves per axis (MODEL.md §6.3).
+  // 2-D RoPE rotates two quarter-width halves per axis (docs/model.md §6.3).
   if (v.head_dim() % 4 != 0)
     return f.invalid("hidden_size", fmt::format("head dim {} / {} = {} is not a multiple of 4 (2-D RoPE)",
                                                 v.hidden_size, v.num_heads, v.head_dim()));
@@ -205,7 +205,7 @@ Status parse_vision(const JsonFields& f, VisionConfig& v, const TextConfig& text
     return f.invalid("deepstack_visual_indexes", fmt::format("{} entries but only {} text layers",
                                                              v.deepstack_visual_indexes.size(), text.num_layers));
 
-  v.rope_theta = 10000.0;  // §1.4 default for the vision tower
+  v.rope_theta = 10000.0;  // docs/model.md §1.4 default for the vision tower
   if (f.has("rope_parameters")) {
     QL_ASSIGN_OR_RETURN(JsonFields rope, f.object("rope_parameters"));
     QL_ASSIGN_OR_RETURN(v.rope_theta, rope.number_or("rope_theta", 10000.0));
@@ -289,7 +289,7 @@ Result<ModelConfig> parse_model_config(std::string_view json_text, const std::st
   QL_TRY(parse_dtype(top, text, c));
   QL_ASSIGN_OR_RETURN(c.quantization, parse_bnb_quantization(root, file));
 
-  // §1.4: the top-level flag decides; text_config's copy is only a fallback.
+  // docs/model.md §1.4: the top-level flag decides; text_config's copy is only a fallback.
   if (top.has("tie_word_embeddings")) {
     QL_ASSIGN_OR_RETURN(c.tie_word_embeddings, top.boolean_or("tie_word_embeddings", false));
   } else {

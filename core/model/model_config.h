@@ -1,5 +1,5 @@
 #pragma once
-// config.json of a Qwen3-VL-MoE checkpoint as plain structs (MODEL.md §1).
+// config.json of a Qwen3-VL-MoE checkpoint as plain structs (docs/model.md §1).
 // Both the published spelling and the transformers-5 spelling load to the
 // same values (§1.4). Required architecture fields have no fallback: a
 // missing one is an error naming the file and the field path.

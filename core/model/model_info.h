@@ -1,5 +1,5 @@
 #pragma once
-// Parameter counts per component (MODEL.md §2.2) and what a checkpoint holds:
+// Parameter counts per component (docs/model.md §2.2) and what a checkpoint holds:
 // tensor count, dtypes, bytes. The figures `quantlens-cli info` prints.
 #include <array>
 #include <cstddef>

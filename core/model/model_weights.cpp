@@ -20,12 +20,12 @@ namespace {
 // in its policy's format and counting bytes for progress.
 class Loader {
  public:
-  Loader(const ModelConfig& config, const Checkpoint& ckpt, const ValidationReport& report, backend::Backend& be,
-         const WeightLoadOptions& options, uint64_t total, const WeightProgress& progress,
+  Loader(const ModelConfig& config, const WeightSource& src, const Checkpoint* ckpt, const ValidationReport* report,
+         backend::Backend& be, const WeightLoadOptions& options, const WeightProgress& progress,
          const std::atomic<bool>* cancel)
-      : ckpt_(ckpt), report_(report), policy_(options.policy), schema_(build_tensor_schema(config)),
-        backend_(be), uploader_(be, options.threads), total_(total), progress_(progress), cancel_(cancel),
-        bnb_(config.quantization), dtype_(config.dtype) {
+      : src_(src), ckpt_(ckpt), report_(report), policy_(options.policy), schema_(build_tensor_schema(config)),
+        backend_(be), uploader_(be), total_(src.total_bytes()), progress_(progress), cancel_(cancel),
+        bnb_(ckpt ? config.quantization : std::nullopt), dtype_(config.dtype) {
     for (const auto& spec : schema_) spec_by_name_.emplace(spec.name, &spec);
     if (bnb_)
       for (auto& m : bnb_quantized_modules(schema_, bnb_->skip_modules)) bnb_modules_.emplace(m.weight->name, m);
@@ -36,8 +36,8 @@ class Loader {
   Result<WeightPtr> whole(const std::string& name) {
     QL_TRY(check_cancel());
     if (const BnbModule* m = bnb_module(name)) return prequantized(*m);
-    auto view = ckpt_.find(name);
-    if (!view) return err("{}: tensor {} is missing", ckpt_.dir(), name);
+    auto view = src_.find(name);
+    if (!view) return err("{}: tensor {} is missing", src_.where(), name);
     int64_t rows = 1, cols = 1;
     if (view->shape.size() == 1) {
       cols = view->shape[0];
@@ -46,7 +46,7 @@ class Loader {
       for (size_t i = 1; i < view->shape.size(); ++i) cols *= view->shape[i];
     }
     count(view->nbytes);
-    return upload(name, SourceMatrix{&*view, name, 0, rows, cols, false});
+    return upload(name, SourceMatrix{&*view, name, 0, rows, cols, 1, false});
   }
 
   // Rows [first, first + rows) of a 2-D tensor, or elements of a vector.
@@ -59,31 +59,34 @@ class Loader {
       QL_ASSIGN_OR_RETURN(WeightPtr whole_weight, prequantized(*m));
       return backend_.weight_rows(whole_weight, first, rows);
     }
-    auto view = ckpt_.find(name);
-    if (!view) return err("{}: tensor {} is missing", ckpt_.dir(), name);
+    auto view = src_.find(name);
+    if (!view) return err("{}: tensor {} is missing", src_.where(), name);
     const std::string part = fmt::format("{}[{}:{}]", name, first, first + rows);
     if (view->shape.size() == 1) {
       count(static_cast<size_t>(rows) * dtype_size(view->dtype));
-      return upload(name, SourceMatrix{&*view, part, first, 1, rows, false});
+      return upload(name, SourceMatrix{&*view, part, first, 1, rows, 1, false});
     }
     const int64_t cols = view->shape[1];
     count(static_cast<size_t>(rows * cols) * dtype_size(view->dtype));
-    return upload(name, SourceMatrix{&*view, part, first * cols, rows, cols, false});
+    return upload(name, SourceMatrix{&*view, part, first * cols, rows, cols, 1, false});
   }
 
-  // Expert e of a fused [E, a, b] tensor, presented as [out, in].
-  Result<WeightPtr> expert(const std::string& name, int64_t e) {
+  // Every expert of a fused [E, a, b] tensor as one stacked weight, each
+  // matrix presented as [out, in] whatever the stored orientation.
+  Result<WeightPtr> experts(const std::string& name) {
     QL_TRY(check_cancel());
-    auto view = ckpt_.find(name);
-    if (!view) return err("{}: tensor {} is missing", ckpt_.dir(), name);
-    auto it = report_.expert_orientation.find(name);
-    const bool in_out = it == report_.expert_orientation.end() || it->second == ExpertOrientation::kInOut;
-    const int64_t a = view->shape[1], b = view->shape[2];
-    count(static_cast<size_t>(a * b) * dtype_size(view->dtype));
-    const std::string part = fmt::format("{}[{}]", name, e);
+    auto view = src_.find(name);
+    if (!view) return err("{}: tensor {} is missing", src_.where(), name);
+    bool in_out = false;  // a synthetic checkpoint stores [E, out, in]
+    if (report_) {
+      auto it = report_->expert_orientation.find(name);
+      in_out = it == report_->expert_orientation.end() || it->second == ExpertOrientation::kInOut;
+    }
+    const int64_t e = view->shape[0], a = view->shape[1], b = view->shape[2];
+    count(view->nbytes);
     // [in, out] stored (published): rows = out = b, cols = in = a, transposed.
-    return in_out ? upload(name, SourceMatrix{&*view, part, e * a * b, b, a, true})
-                  : upload(name, SourceMatrix{&*view, part, e * a * b, a, b, false});
+    return in_out ? upload(name, SourceMatrix{&*view, name, 0, b, a, e, true})
+                  : upload(name, SourceMatrix{&*view, name, 0, a, b, e, false});
   }
 
   // A tied lm_head is the embedding matrix, unless the policy gives the two
@@ -96,10 +99,10 @@ class Loader {
     if (!head_format) return head_format.error();
     if (*embed_format == *head_format) return embed;
     QL_TRY(check_cancel());
-    auto view = ckpt_.find(embed_name);
-    if (!view) return err("{}: tensor {} is missing", ckpt_.dir(), embed_name);
+    auto view = src_.find(embed_name);
+    if (!view) return err("{}: tensor {} is missing", src_.where(), embed_name);
     const SourceMatrix m{&*view, "lm_head.weight (tied to " + embed_name + ")", 0, view->shape[0], view->shape[1],
-                         false};
+                         1, false};
     return uploader_.upload(m, *head_format);
   }
 
@@ -141,8 +144,8 @@ class Loader {
     auto cached = prequantized_.find(m.name);
     if (cached != prequantized_.end()) return cached->second;
     QL_ASSIGN_OR_RETURN(quant::QuantizedWeightPtr stored,
-                        read_bnb_weight(ckpt_, bnb_->format, m.name, m.rows, m.cols, dtype_));
-    count(bnb_module_stored_bytes(ckpt_, bnb_->format, m.name, m.rows, m.cols));
+                        read_bnb_weight(*ckpt_, bnb_->format, m.name, m.rows, m.cols, dtype_));
+    count(bnb_module_stored_bytes(*ckpt_, bnb_->format, m.name, m.rows, m.cols));
     QL_ASSIGN_OR_RETURN(WeightPtr w, uploader_.upload_prequantized(m.weight->name, std::move(stored)));
     prequantized_.emplace(m.name, w);
     return w;
@@ -154,8 +157,9 @@ class Loader {
     return uploader_.upload(m, *format);
   }
 
-  const Checkpoint& ckpt_;
-  const ValidationReport& report_;
+  const WeightSource& src_;
+  const Checkpoint* ckpt_;           // null for a synthetic source
+  const ValidationReport* report_;   // null for a synthetic source
   const std::optional<quant::PrecisionPolicy>& policy_;
   const std::vector<TensorSpec> schema_;
   std::unordered_map<std::string_view, const TensorSpec*> spec_by_name_;
@@ -238,13 +242,8 @@ Status load_text(Loader& L, const ModelConfig& cfg, ModelWeights& w) {
     if (lw.is_moe) {
       QL_ASSIGN_OR_RETURN(lw.moe.router, L.whole(p + ".mlp.gate.weight"));
       lw.moe.top_k = static_cast<int>(tc.num_experts_per_tok);
-      for (int64_t e = 0; e < tc.num_experts; ++e) {
-        WeightPtr gu, dn;
-        QL_ASSIGN_OR_RETURN(gu, L.expert(p + ".mlp.experts.gate_up_proj", e));
-        QL_ASSIGN_OR_RETURN(dn, L.expert(p + ".mlp.experts.down_proj", e));
-        lw.moe.gate_up.push_back(std::move(gu));
-        lw.moe.down.push_back(std::move(dn));
-      }
+      QL_ASSIGN_OR_RETURN(lw.moe.gate_up, L.experts(p + ".mlp.experts.gate_up_proj"));
+      QL_ASSIGN_OR_RETURN(lw.moe.down, L.experts(p + ".mlp.experts.down_proj"));
     } else {
       QL_ASSIGN_OR_RETURN(lw.mlp.gate, L.whole(p + ".mlp.gate_proj.weight"));
       QL_ASSIGN_OR_RETURN(lw.mlp.up, L.whole(p + ".mlp.up_proj.weight"));
@@ -263,12 +262,6 @@ Status load_text(Loader& L, const ModelConfig& cfg, ModelWeights& w) {
   return {};
 }
 
-uint64_t total_bytes(const Checkpoint& ckpt) {
-  uint64_t total = 0;
-  for (const auto& t : ckpt.tensors()) total += t.nbytes;
-  return total;
-}
-
 void log_fp16_totals(const Loader& loader) {
   if (loader.fp16_tensors() == 0) return;
   const quant::Dense16Report& r = loader.fp16_losses();
@@ -278,13 +271,12 @@ void log_fp16_totals(const Loader& loader) {
 
 }  // namespace
 
-Result<ModelWeights> load_model_weights(const ModelConfig& config, const Checkpoint& checkpoint,
-                                        const ValidationReport& report, backend::Backend& backend,
-                                        const WeightLoadOptions& options, const WeightProgress& progress,
-                                        const std::atomic<bool>* cancel) {
-  if (!report.ok()) return err("{}", report.summary());
-  const uint64_t total = total_bytes(checkpoint);
-  Loader loader(config, checkpoint, report, backend, options, total, progress, cancel);
+Result<ModelWeights> load_model_weights(const ModelConfig& config, const WeightSource& source,
+                                        const Checkpoint* checkpoint, const ValidationReport* report,
+                                        backend::Backend& backend, const WeightLoadOptions& options,
+                                        const WeightProgress& progress, const std::atomic<bool>* cancel) {
+  if (report && !report->ok()) return err("{}", report->summary());
+  Loader loader(config, source, checkpoint, report, backend, options, progress, cancel);
   ModelWeights w;
   QL_TRY(load_text(loader, config, w));
   QL_TRY(load_vision(loader, config.vision, w));

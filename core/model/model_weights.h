@@ -1,9 +1,9 @@
 #pragma once
-// Every weight of the model, handed to the backend one matrix at a time from
-// the mmapped checkpoint, each in the format a precision policy gives it
-// (weight_upload.h). Fused tensors are split here: the vision qkv into q, k
-// and v; the fused experts into one weight per expert, in nn.Linear
-// orientation whatever the checkpoint's orientation.
+// Every weight of the model, handed to the backend one tensor at a time from
+// a weight source (the mmapped checkpoint, or a synthetic one), each in the
+// format a precision policy gives it (weight_upload.h). The vision qkv splits
+// into q, k and v; each fused expert tensor becomes one stacked weight (one
+// matrix per expert), in nn.Linear orientation whatever the stored one.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -15,6 +15,7 @@
 #include "core/model/model_config.h"
 #include "core/model/tensor_validation.h"
 #include "core/model/weight_load_options.h"
+#include "core/model/weight_source.h"
 #include "core/quant/dense16.h"
 
 namespace ql::model {
@@ -63,12 +64,13 @@ struct ModelWeights {
 
 using WeightProgress = std::function<void(double fraction)>;
 
-// `report` must come from validate_checkpoint and be ok(). Errors name the
-// tensor (and expert): missing, not finite where it is being converted, or
-// refused by the backend; a cancelled load returns kCancelledMessage.
-Result<ModelWeights> load_model_weights(const ModelConfig& config, const Checkpoint& checkpoint,
-                                        const ValidationReport& report, backend::Backend& backend,
-                                        const WeightLoadOptions& options, const WeightProgress& progress,
-                                        const std::atomic<bool>* cancel);
+// For a checkpoint, `checkpoint` and `report` (from validate_checkpoint, ok())
+// are given; a synthetic source has neither. Errors name the tensor (and
+// expert): missing, not finite where it is being converted, or refused by the
+// backend; a cancelled load returns kCancelledMessage.
+Result<ModelWeights> load_model_weights(const ModelConfig& config, const WeightSource& source,
+                                        const Checkpoint* checkpoint, const ValidationReport* report,
+                                        backend::Backend& backend, const WeightLoadOptions& options,
+                                        const WeightProgress& progress, const std::atomic<bool>* cancel);
 
 }  // namespace ql::model

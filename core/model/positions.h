@@ -1,6 +1,6 @@
 #pragma once
 // Three-axis (t, h, w) position ids of Qwen3-VL's interleaved M-RoPE
-// (MODEL.md §8): text tokens count up on all three axes; the pad tokens of an
+// (docs/model.md §8): text tokens count up on all three axes; the pad tokens of an
 // image take (cur + t, cur + row, cur + col) over its merged grid, and the
 // text after it continues at cur + max(rows, cols).
 #include <array>

@@ -1,13 +1,22 @@
-// The Qwen3-VL-MoE forward (MODEL.md §3, §7-§10), in the order the data flows:
+// The Qwen3-VL-MoE forward (docs/model.md §3, §7-§10), in the order the data flows:
 // vision tower -> token embeddings with image rows replaced -> 3-D positions
 // -> decoder layers (attention with q/k norm and M-RoPE over the KV cache, MoE
 // or dense MLP, DeepStack after the first layers) -> final norm -> lm_head.
+//
+// Every step has an input phase (ids, rotary rows, KV write rows, sequence
+// spans, sampling inputs written into small tensors) and then only ops, so a
+// decode step is the same op sequence every time and the backend can record
+// and replay it (docs/backend-contract.md).
 #include "core/model/qwen3vl_model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
+#include <spdlog/spdlog.h>
+
 #include "core/model/bnb_validation.h"
+#include "core/model/decoder_layers.h"
 #include "core/model/model_weights.h"
 #include "core/model/rotary.h"
 #include "core/model/tensor_schema.h"
@@ -18,121 +27,47 @@ namespace ql::model {
 namespace {
 
 using backend::TensorPtr;
-constexpr backend::DType kF32 = backend::DType::kF32;
 constexpr backend::DType kI32 = backend::DType::kI32;
 
 bool cancelled(const std::atomic<bool>* c) { return c && c->load(std::memory_order_relaxed); }
 
-TensorPtr new_f32(backend::Backend& be, int64_t rows, int64_t cols) { return be.new_tensor(kF32, rows, cols); }
-
-TensorPtr linear(backend::Backend& be, const TensorPtr& x, const backend::Weight& w) {
-  auto out = new_f32(be, x->rows(), w.rows());
-  be.linear(*x, w, nullptr, *out);
-  return out;
-}
-
-TensorPtr upload_i32(backend::Backend& be, const std::vector<int32_t>& v) {
-  auto t = be.new_tensor(kI32, static_cast<int64_t>(v.size()), 1);
+TensorPtr upload_i32(backend::Backend& be, const std::vector<int32_t>& v, int64_t cols = 1) {
+  auto t = be.new_tensor(kI32, static_cast<int64_t>(v.size()) / cols, cols);
   be.write(*t, v.data(), v.size() * sizeof(int32_t));
   return t;
 }
 
-TensorPtr upload_f32(backend::Backend& be, const std::vector<float>& v, int64_t rows, int64_t cols) {
-  auto t = new_f32(be, rows, cols);
+TensorPtr upload_act(backend::Backend& be, const std::vector<float>& v, int64_t rows, int64_t cols) {
+  auto t = be.new_tensor(be.activation_dtype(), rows, cols);
   be.write(*t, v.data(), v.size() * sizeof(float));
   return t;
 }
 
-// What one decoder pass needs besides the weights and the cache.
-struct DecoderPass {
-  TensorPtr hidden;                  // [n, H], updated in place
-  TensorPtr cos, sin;                // [n, head_dim]
-  int64_t past = 0;                  // tokens already in the cache
-  TensorPtr image_rows;              // I32 [image tokens, 1], chunk-relative; null without images
-  std::vector<TensorPtr> deepstack;  // added at image_rows after layer l < size()
-};
-
-// Attention block of one layer (MODEL.md §9.3): q/k RMSNorm per head, M-RoPE,
-// K and V appended to the cache, causal attention over everything cached.
-void attention_block(backend::Backend& be, const TextLayerWeights& lw, const TextConfig& tc, TensorPtr& k_cache,
-                     TensorPtr& v_cache, DecoderPass& p, const TensorPtr& normed) {
-  const int64_t n = normed->rows();
-  const int64_t hd = tc.head_dim;
-  const float eps = static_cast<float>(tc.rms_norm_eps);
-  auto q = linear(be, normed, *lw.q);
-  auto k = linear(be, normed, *lw.k);
-  auto v = linear(be, normed, *lw.v);
-  auto qn = new_f32(be, q->rows(), q->cols());
-  auto kn = new_f32(be, k->rows(), k->cols());
-  be.rms_norm(*q, *lw.q_norm, eps, hd, *qn);
-  be.rms_norm(*k, *lw.k_norm, eps, hd, *kn);
-  be.rope(*qn, *p.cos, *p.sin, static_cast<int>(hd));
-  be.rope(*kn, *p.cos, *p.sin, static_cast<int>(hd));
-  be.copy_rows(*kn, *k_cache, p.past);
-  be.copy_rows(*v, *v_cache, p.past);
-  const int64_t keys = p.past + n;
-  auto k_all = be.view(k_cache, 0, keys, k_cache->cols());
-  auto v_all = be.view(v_cache, 0, keys, v_cache->cols());
-  backend::AttentionSpec spec;
-  spec.num_heads = static_cast<int>(tc.num_heads);
-  spec.num_kv_heads = static_cast<int>(tc.num_kv_heads);
-  spec.head_dim = static_cast<int>(hd);
-  spec.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  spec.causal = true;
-  spec.q_offset = p.past;
-  auto o = new_f32(be, n, tc.num_heads * hd);
-  be.attention(*qn, *k_all, *v_all, spec, *o);
-  auto out = linear(be, o, *lw.o);
-  be.add(*p.hidden, *out, *p.hidden);
+// One cache's seen mask rebuilt from its whole token history (once per
+// request: later steps only mark the tokens they sample).
+void reset_seen(backend::Backend& be, backend::Tensor& seen, const std::vector<int32_t>& tokens) {
+  be.zero(seen);
+  if (tokens.empty()) return;
+  auto ids = upload_i32(be, tokens);
+  be.mark_seen(*ids, seen);
 }
 
-void mlp_block(backend::Backend& be, const TextLayerWeights& lw, const TensorPtr& normed, DecoderPass& p) {
-  TensorPtr y;
-  if (lw.is_moe) {
-    y = new_f32(be, normed->rows(), normed->cols());
-    be.moe(*normed, lw.moe, *y);
-  } else {
-    auto gate = linear(be, normed, *lw.mlp.gate);
-    auto up = linear(be, normed, *lw.mlp.up);
-    auto act = new_f32(be, gate->rows(), gate->cols());
-    be.swiglu(*gate, *up, *act);
-    y = linear(be, act, *lw.mlp.down);
-  }
-  be.add(*p.hidden, *y, *p.hidden);
+uint64_t next_cache_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
 }
 
-Status run_decoder(backend::Backend& be, const ModelWeights& w, const TextConfig& tc, std::vector<TensorPtr>& k,
-                   std::vector<TensorPtr>& v, DecoderPass& p, const std::atomic<bool>* cancel) {
-  const float eps = static_cast<float>(tc.rms_norm_eps);
-  auto normed = new_f32(be, p.hidden->rows(), p.hidden->cols());
-  for (size_t l = 0; l < w.layers.size(); ++l) {
-    if (cancelled(cancel)) return err("{}", kCancelledMessage);
-    const auto& lw = w.layers[l];
-    be.rms_norm(*p.hidden, *lw.input_norm, eps, tc.hidden_size, *normed);
-    attention_block(be, lw, tc, k[l], v[l], p, normed);
-    be.rms_norm(*p.hidden, *lw.post_norm, eps, tc.hidden_size, *normed);
-    mlp_block(be, lw, normed, p);
-    // DeepStack: visual features of vision block deepstack_visual_indexes[l]
-    // join the image rows after layer l (MODEL.md §7).
-    if (p.image_rows && l < p.deepstack.size()) be.scatter_add_rows(*p.deepstack[l], *p.image_rows, *p.hidden);
-  }
-  return {};
-}
-
-// Final RMSNorm and lm_head over the chosen chunk-relative rows.
-TensorPtr logits_of(backend::Backend& be, const ModelWeights& w, const TextConfig& tc, const TensorPtr& hidden,
-                    const std::vector<int32_t>& rows) {
-  auto idx = upload_i32(be, rows);
-  auto picked = new_f32(be, static_cast<int64_t>(rows.size()), hidden->cols());
-  be.gather_rows(*hidden, *idx, *picked);
-  auto normed = new_f32(be, picked->rows(), picked->cols());
-  be.rms_norm(*picked, *w.final_norm, static_cast<float>(tc.rms_norm_eps), tc.hidden_size, *normed);
-  return linear(be, normed, *w.lm_head);
-}
+// The recording key of a cache's decode step, with or without the sampling.
+uint64_t decode_key(uint64_t cache_id, bool sampling) { return cache_id * 2 + (sampling ? 1 : 0); }
 
 }  // namespace
 
 // ---- KvCache ------------------------------------------------------------------
+
+KvCache::~KvCache() {
+  if (!backend_) return;
+  for (const auto& r : recorded_) backend_->forget_recording(r.first);
+}
 
 Status KvCache::truncate(int64_t n) {
   if (n < 0 || n > length()) return err("cannot keep {} tokens of a sequence of {}", n, length());
@@ -155,8 +90,8 @@ Status KvCache::truncate(int64_t n) {
 
 size_t KvCache::bytes() const {
   size_t b = 0;
-  for (const auto& t : k) b += static_cast<size_t>(t->numel()) * sizeof(float);
-  for (const auto& t : v) b += static_cast<size_t>(t->numel()) * sizeof(float);
+  for (const auto& t : k) b += t->bytes();
+  for (const auto& t : v) b += t->bytes();
   return b;
 }
 
@@ -170,38 +105,74 @@ quant::Dense16Report Qwen3VLModel::fp16_losses() const {
   return weights_ ? weights_->fp16_losses : quant::Dense16Report{};
 }
 
-Result<std::unique_ptr<Qwen3VLModel>> Qwen3VLModel::load(const ModelConfig& config, const Checkpoint& checkpoint,
-                                                         backend::Backend& backend, const LoadProgress& progress,
-                                                         const std::atomic<bool>* cancel,
-                                                         const WeightLoadOptions& weight_options) {
-  if (progress) progress(0.0, "checking tensors");
-  const ValidationReport report = validate_model_checkpoint(checkpoint, config);
-  if (!report.ok()) {
-    std::string msg = report.summary();
-    const size_t shown = std::min<size_t>(report.problems.size(), 5);
-    for (size_t i = 0; i < shown; ++i) msg += "; " + report.problems[i];
-    if (report.problems.size() > shown) msg += fmt::format("; and {} more", report.problems.size() - shown);
-    return err("{}", msg);
+Result<std::unique_ptr<Qwen3VLModel>> Qwen3VLModel::load_from(const ModelConfig& config, const WeightSource& source,
+                                                              const Checkpoint* checkpoint, backend::Backend& backend,
+                                                              const LoadProgress& progress,
+                                                              const std::atomic<bool>* cancel,
+                                                              const WeightLoadOptions& weight_options) {
+  std::optional<ValidationReport> report;
+  if (checkpoint) {
+    if (progress) progress(0.0, "checking tensors");
+    report = validate_model_checkpoint(*checkpoint, config);
+    if (!report->ok()) {
+      std::string msg = report->summary();
+      const size_t shown = std::min<size_t>(report->problems.size(), 5);
+      for (size_t i = 0; i < shown; ++i) msg += "; " + report->problems[i];
+      if (report->problems.size() > shown) msg += fmt::format("; and {} more", report->problems.size() - shown);
+      return err("{}", msg);
+    }
   }
   std::unique_ptr<Qwen3VLModel> model(new Qwen3VLModel(config, backend));
   WeightProgress wp;
-  if (progress) wp = [&](double f) { progress(f, "loading weights"); };
-  auto weights = load_model_weights(config, checkpoint, report, backend, weight_options, wp, cancel);
+  if (progress) {
+    const char* stage = backend.quantizes_on_device() ? "loading weights (quantizing on the GPU)" : "loading weights";
+    wp = [&progress, stage](double f) { progress(f, stage); };
+  }
+  auto weights = load_model_weights(config, source, checkpoint, report ? &*report : nullptr, backend, weight_options,
+                                    wp, cancel);
   if (!weights.ok()) return weights.error();
   model->weights_ = std::make_unique<ModelWeights>(std::move(weights).value());
   if (progress) progress(1.0, "ready");
   return model;
 }
 
-std::unique_ptr<KvCache> Qwen3VLModel::new_cache(int64_t capacity) const {
-  auto c = std::make_unique<KvCache>();
+Result<std::unique_ptr<Qwen3VLModel>> Qwen3VLModel::load(const ModelConfig& config, const Checkpoint& checkpoint,
+                                                         backend::Backend& backend, const LoadProgress& progress,
+                                                         const std::atomic<bool>* cancel,
+                                                         const WeightLoadOptions& weight_options) {
+  auto source = checkpoint_source(checkpoint);
+  return load_from(config, *source, &checkpoint, backend, progress, cancel, weight_options);
+}
+
+Result<std::unique_ptr<Qwen3VLModel>> Qwen3VLModel::load_synthetic(const ModelConfig& config, uint64_t seed,
+                                                                   backend::Backend& backend,
+                                                                   const LoadProgress& progress,
+                                                                   const std::atomic<bool>* cancel,
+                                                                   const WeightLoadOptions& weight_options) {
+  auto source = synthetic_source(config, seed, fmt::format("synthetic (seed {})", seed));
+  return load_from(config, *source, nullptr, backend, progress, cancel, weight_options);
+}
+
+Result<std::unique_ptr<KvCache>> Qwen3VLModel::new_cache(int64_t capacity) const {
+  std::unique_ptr<KvCache> c(new KvCache());
+  c->backend_ = &backend_;
+  c->id_ = next_cache_id();
   c->capacity_ = capacity;
   c->merge_ = config_.vision.spatial_merge_size * config_.vision.spatial_merge_size;
   const int64_t width = config_.text.num_kv_heads * config_.text.head_dim;
+  const backend::DType kv = backend_.kv_cache_dtype();
   for (int64_t l = 0; l < config_.text.num_layers; ++l) {
-    c->k.push_back(backend_.new_tensor(backend::DType::kF32, capacity, width));
-    c->v.push_back(backend_.new_tensor(backend::DType::kF32, capacity, width));
+    c->k.push_back(backend_.new_persistent_tensor(kv, capacity, width));
+    c->v.push_back(backend_.new_persistent_tensor(kv, capacity, width));
   }
+  c->seen = backend_.new_persistent_tensor(kI32, 1, config_.text.vocab_size);
+  if (Status st = backend_.take_error(); !st.ok()) {
+    const double gib = static_cast<double>(2 * config_.text.num_layers * capacity * width *
+                                           static_cast<int64_t>(backend::dtype_bytes(kv))) /
+                       (1024.0 * 1024.0 * 1024.0);
+    return err("the KV cache for {} tokens ({:.2f} GiB) does not fit: {}", capacity, gib, st.message());
+  }
+  backend_.zero(*c->seen);
   return c;
 }
 
@@ -221,7 +192,7 @@ Result<ForwardResult> Qwen3VLModel::prefill(KvCache& cache, std::span<const int3
       return err("token id {} at position {} is outside the vocabulary of {}", ids[i], past + i, tc.vocab_size);
     }
   }
-  // Positions of the whole sequence (earlier images included), then this chunk's tail.
+  // Positions of the whole sequence (earlier images included), then this call's tail.
   std::vector<int32_t> all(cache.tokens().begin(), cache.tokens().end());
   all.insert(all.end(), ids.begin(), ids.end());
   std::vector<ImageGrid> grids = cache.grids();
@@ -230,48 +201,97 @@ Result<ForwardResult> Qwen3VLModel::prefill(KvCache& cache, std::span<const int3
   auto pos = compute_positions(all, static_cast<int32_t>(config_.image_token_id), grids, merge);
   if (!pos.ok()) return pos.error();
 
-  backend::Backend& be = backend_;
-  DecoderPass p;
-  p.past = past;
-  auto id_tensor = upload_i32(be, std::vector<int32_t>(ids.begin(), ids.end()));
-  p.hidden = new_f32(be, n, tc.hidden_size);
-  be.embed(*id_tensor, *weights_->embed_tokens, *p.hidden);
-
-  std::vector<int32_t> image_rows;
+  std::vector<int32_t> image_rows;  // prompt-relative rows of the image tokens
   for (int64_t i = 0; i < n; ++i)
     if (ids[i] == config_.image_token_id) image_rows.push_back(static_cast<int32_t>(i));
-  if (!images.empty()) {
-    auto vis = run_vision_tower(be, *weights_, config_.vision, images, cancel);
-    if (!vis.ok()) return vis.error();
-    if (vis->merged->rows() != static_cast<int64_t>(image_rows.size())) {
-      return err("the prompt has {} image tokens but its images give {}", image_rows.size(), vis->merged->rows());
-    }
-    p.image_rows = upload_i32(be, image_rows);
-    be.scatter_rows(*vis->merged, *p.image_rows, *p.hidden);
-    p.deepstack = std::move(vis->deepstack);
-  } else if (!image_rows.empty()) {
+  if (images.empty() && !image_rows.empty())
     return err("the prompt has {} image tokens but no image", image_rows.size());
-  }
 
-  const auto rot = text_rotary(pos->ids, past, n, tc.head_dim, tc.rope_theta, tc.mrope_section);
-  p.cos = upload_f32(be, rot.cos, n, tc.head_dim);
-  p.sin = upload_f32(be, rot.sin, n, tc.head_dim);
-  QL_TRY(run_decoder(be, *weights_, tc, cache.k, cache.v, p, cancel));
-
+  backend::Backend& be = backend_;
+  be.begin_step();
+  // The step's outputs first (they outlive every chunk): the logits rows.
   ForwardResult r;
-  std::vector<int32_t> rows;
+  std::vector<int32_t> picked;  // prompt-relative rows whose logits are returned
   for (int64_t row : logit_rows) {
     if (row >= past && row < past + n - 1) {
-      rows.push_back(static_cast<int32_t>(row - past));
+      picked.push_back(static_cast<int32_t>(row - past));
       r.rows.push_back(row);
     }
   }
-  rows.push_back(static_cast<int32_t>(n - 1));
+  picked.push_back(static_cast<int32_t>(n - 1));
   r.rows.push_back(past + n - 1);
-  r.logits = logits_of(be, *weights_, tc, p.hidden, rows);
+  r.logits = be.new_tensor(be.activation_dtype(), static_cast<int64_t>(picked.size()), tc.vocab_size);
+
+  // The vision tower once for every image; its outputs stay through the chunks.
+  VisionOutput vis;
+  if (!images.empty()) {
+    auto out = run_vision_tower(be, *weights_, config_.vision, images, cancel);
+    if (!out.ok()) {
+      (void)be.take_error();
+      return out.error();
+    }
+    vis = std::move(out).value();
+    if (vis.merged->rows() != static_cast<int64_t>(image_rows.size())) {
+      (void)be.take_error();
+      return err("the prompt has {} image tokens but its images give {}", image_rows.size(), vis.merged->rows());
+    }
+  }
+
+  const int64_t hd = tc.head_dim;
+  size_t next_pick = 0;
+  size_t next_image_row = 0;
+  for (int64_t first = 0; first < n; first += kPrefillChunkTokens) {
+    const int64_t count = std::min(kPrefillChunkTokens, n - first);
+    const size_t chunk_mark = be.arena_mark();
+    // Input phase of the chunk.
+    StepTensors st;
+    st.ids = upload_i32(be, std::vector<int32_t>(ids.begin() + first, ids.begin() + first + count));
+    const auto rot = text_rotary(pos->ids, past + first, count, hd, tc.rope_theta, tc.mrope_section);
+    st.cos = upload_act(be, rot.cos, count, hd);
+    st.sin = upload_act(be, rot.sin, count, hd);
+    std::vector<int32_t> write_rows(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) write_rows[i] = static_cast<int32_t>(past + first + i);
+    st.write_rows = upload_i32(be, write_rows);
+    const backend::SequenceSpan span{0, static_cast<int32_t>(count), 0, static_cast<int32_t>(past + first + count)};
+    st.spans = upload_i32(be, {span.q_start, span.q_count, span.key_start, span.key_count}, backend::kSequenceSpanWords);
+    // This chunk's image tokens: chunk-relative rows, and which vision rows they take.
+    std::vector<int32_t> chunk_image_rows;
+    const size_t image_row_begin = next_image_row;
+    while (next_image_row < image_rows.size() && image_rows[next_image_row] < first + count)
+      chunk_image_rows.push_back(image_rows[next_image_row++] - static_cast<int32_t>(first));
+    std::vector<int32_t> chunk_picks;
+    const size_t pick_begin = next_pick;
+    while (next_pick < picked.size() && picked[next_pick] < first + count)
+      chunk_picks.push_back(picked[next_pick++] - static_cast<int32_t>(first));
+
+    DecoderInputs in;
+    in.steps = &st;
+    in.hidden = be.new_tensor(be.activation_dtype(), count, tc.hidden_size);
+    be.embed(*st.ids, *weights_->embed_tokens, *in.hidden);
+    if (!chunk_image_rows.empty()) {
+      in.image_rows = upload_i32(be, chunk_image_rows);
+      const auto rows = static_cast<int64_t>(chunk_image_rows.size());
+      const auto first_vis = static_cast<int64_t>(image_row_begin);
+      auto merged = be.view(vis.merged, first_vis, rows, vis.merged->cols());
+      be.scatter_rows(*merged, *in.image_rows, *in.hidden);
+      for (const auto& ds : vis.deepstack) in.deepstack.push_back(be.view(ds, first_vis, rows, ds->cols()));
+    }
+    Status ran = run_decoder_layers(be, *weights_, tc, cache.k, cache.v, in, cancel);
+    if (ran.ok() && !chunk_picks.empty()) {
+      auto out = be.view(r.logits, static_cast<int64_t>(pick_begin), static_cast<int64_t>(chunk_picks.size()),
+                         tc.vocab_size);
+      auto rows = upload_i32(be, chunk_picks);
+      final_logits(be, *weights_, tc, *in.hidden, rows.get(), *out);
+    }
+    if (Status e = be.take_error(); !e.ok()) return e.error();
+    if (!ran.ok()) return ran.error();
+    be.rewind(chunk_mark);
+  }
   for (int a = 0; a < 3; ++a) {
     r.positions.axis[a].assign(pos->ids.axis[a].begin() + past, pos->ids.axis[a].end());
   }
+  reset_seen(be, *cache.seen, all);
+  if (Status e = be.take_error(); !e.ok()) return e.error();
   // Commit: only a finished forward changes the sequence.
   cache.tokens_ = std::move(all);
   for (int64_t i = 0; i < n; ++i) {
@@ -284,29 +304,113 @@ Result<ForwardResult> Qwen3VLModel::prefill(KvCache& cache, std::span<const int3
   return r;
 }
 
-Result<ForwardResult> Qwen3VLModel::decode(KvCache& cache, int32_t token) const {
+Result<int32_t> Qwen3VLModel::sample(KvCache& cache, const ForwardResult& forward, const SamplingStep& step) const {
+  backend::Backend& be = backend_;
+  const auto last = static_cast<int64_t>(forward.rows.size()) - 1;
+  auto row = be.view(forward.logits, last, 1, forward.logits->cols());
+  auto inputs = be.new_tensor(kI32, 1, backend::kSamplingInputsWords);
+  const backend::SamplingInputs s = backend::sampling_inputs(step.params, step.uniform);
+  be.write(*inputs, &s, sizeof s);
+  auto token = be.new_tensor(kI32, 1, 1);
+  be.sample(*row, *inputs, cache.seen.get(), *token);
+  int32_t id = 0;
+  be.read(*token, &id, sizeof id);
+  QL_TRY(be.take_error());
+  return id;
+}
+
+Result<Qwen3VLModel::DecodeOutputs> Qwen3VLModel::decode_step(KvCache& cache, int32_t token,
+                                                              const SamplingStep* step) const {
   const TextConfig& tc = config_.text;
   const int64_t past = cache.length();
   if (past + 1 > cache.capacity()) return err("context full: the context of {} tokens is used up", cache.capacity());
   if (token < 0 || token >= tc.vocab_size) return err("token id {} is outside the vocabulary of {}", token, tc.vocab_size);
   backend::Backend& be = backend_;
-  DecoderPass p;
-  p.past = past;
-  auto id_tensor = upload_i32(be, {token});
-  p.hidden = new_f32(be, 1, tc.hidden_size);
-  be.embed(*id_tensor, *weights_->embed_tokens, *p.hidden);
-  // A generated token sits at its sequence index plus rope_delta on every axis (MODEL.md §8).
+  be.begin_step();
+  // Input phase: the same tensors in the same order every step, so their
+  // addresses repeat and a recorded step reads this step's values.
+  StepTensors st;
+  st.ids = upload_i32(be, {token});
+  // A generated token sits at its sequence index plus rope_delta on every axis (docs/model.md §8).
   const int64_t position = past + cache.rope_delta();
   const auto rot = text_rotary_1d(position, tc.head_dim, tc.rope_theta, tc.mrope_section);
-  p.cos = upload_f32(be, rot.cos, 1, tc.head_dim);
-  p.sin = upload_f32(be, rot.sin, 1, tc.head_dim);
-  QL_TRY(run_decoder(be, *weights_, tc, cache.k, cache.v, p, nullptr));
-  ForwardResult r;
-  r.logits = logits_of(be, *weights_, tc, p.hidden, {0});
-  r.rows.push_back(past);
-  for (auto& a : r.positions.axis) a.push_back(position);
+  st.cos = upload_act(be, rot.cos, 1, tc.head_dim);
+  st.sin = upload_act(be, rot.sin, 1, tc.head_dim);
+  st.write_rows = upload_i32(be, {static_cast<int32_t>(past)});
+  st.spans = upload_i32(be, {0, 1, 0, static_cast<int32_t>(past + 1)}, backend::kSequenceSpanWords);
+  TensorPtr inputs;
+  if (step) {
+    inputs = be.new_tensor(kI32, 1, backend::kSamplingInputsWords);
+    const backend::SamplingInputs s = backend::sampling_inputs(step->params, step->uniform);
+    be.write(*inputs, &s, sizeof s);
+  }
+
+  const uint64_t key = decode_key(cache.id_, step != nullptr);
+  DecodeOutputs out;
+  auto recorded = cache.recorded_.find(key);
+  if (!cache.recording_failed_ && recorded != cache.recorded_.end() && be.replay(key)) {
+    out.logits = recorded->second.logits;
+    out.token = recorded->second.token;
+  } else {
+    // The ops of the step, recorded (where the backend records) as they run.
+    auto issue = [&]() {
+      DecoderInputs in;
+      in.steps = &st;
+      in.hidden = be.new_tensor(be.activation_dtype(), 1, tc.hidden_size);
+      be.embed(*st.ids, *weights_->embed_tokens, *in.hidden);
+      be.mark_seen(*st.ids, *cache.seen);
+      Status ran = run_decoder_layers(be, *weights_, tc, cache.k, cache.v, in, nullptr);
+      DecodeOutputs o;
+      o.logits = be.new_tensor(be.activation_dtype(), 1, tc.vocab_size);
+      final_logits(be, *weights_, tc, *in.hidden, nullptr, *o.logits);
+      if (step) {
+        o.token = be.new_tensor(kI32, 1, 1);
+        be.sample(*o.logits, *inputs, cache.seen.get(), *o.token);
+      }
+      (void)ran;  // decode polls no cancel flag: it cannot fail by itself
+      return o;
+    };
+    if (!cache.recording_failed_) {
+      be.begin_recording(key);
+      out = issue();
+      Status rec = be.end_recording(key);
+      if (rec.ok()) {
+        cache.recorded_[key] = {out.logits, out.token};
+      } else {
+        // Not recordable here: run this and every later step of the cache directly.
+        spdlog::warn("decode step not recorded ({}); running without replay", rec.message());
+        be.forget_recording(key);
+        cache.recorded_.erase(key);
+        cache.recording_failed_ = true;
+        (void)be.take_error();
+        out = issue();
+      }
+    } else {
+      out = issue();
+    }
+  }
+  QL_TRY(be.take_error());
   cache.tokens_.push_back(token);
+  return out;
+}
+
+Result<ForwardResult> Qwen3VLModel::decode(KvCache& cache, int32_t token) const {
+  const int64_t past = cache.length();
+  QL_ASSIGN_OR_RETURN(DecodeOutputs out, decode_step(cache, token, nullptr));
+  ForwardResult r;
+  r.logits = out.logits;
+  r.rows.push_back(past);
+  const int64_t position = past + cache.rope_delta();
+  for (auto& a : r.positions.axis) a.push_back(position);
   return r;
+}
+
+Result<int32_t> Qwen3VLModel::decode_and_sample(KvCache& cache, int32_t token, const SamplingStep& step) const {
+  QL_ASSIGN_OR_RETURN(DecodeOutputs out, decode_step(cache, token, &step));
+  int32_t id = 0;
+  backend_.read(*out.token, &id, sizeof id);
+  QL_TRY(backend_.take_error());
+  return id;
 }
 
 }  // namespace ql::model

@@ -128,7 +128,7 @@ Result<TensorInfo> parse_entry(const std::string& name, const json& e, const std
   return t;
 }
 
-// Every byte of the data buffer belongs to exactly one tensor (FORMATS.md §1.1).
+// Every byte of the data buffer belongs to exactly one tensor (docs/formats.md §1.1).
 Status check_coverage(const std::vector<TensorInfo>& tensors, const std::vector<Offsets>& offsets,
                       uint64_t buffer_size, const std::string& label) {
   std::vector<size_t> order(tensors.size());

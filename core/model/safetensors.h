@@ -1,5 +1,5 @@
 #pragma once
-// One safetensors file (FORMATS.md §1): an 8-byte header length, a JSON header,
+// One safetensors file (docs/formats.md §1): an 8-byte header length, a JSON header,
 // then the raw tensor bytes. The header is validated completely before any
 // tensor is handed out; the file is memory-mapped, never copied.
 #include <cstddef>

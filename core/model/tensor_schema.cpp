@@ -57,7 +57,7 @@ void add_text_layer(SchemaBuilder& b, const TextConfig& t, int64_t l) {
   if (t.layer_is_moe[static_cast<size_t>(l)]) {
     const int64_t E = t.num_experts, I = t.moe_intermediate_size;
     b.add(p + ".mlp.gate.weight", {E, H}, Component::kRouter);  // router, no bias
-    // Fused experts have no ".weight" suffix (§2).
+    // Fused experts have no ".weight" suffix (docs/model.md §2).
     b.add(p + ".mlp.experts.gate_up_proj", {E, H, 2 * I}, Component::kExperts, TensorKind::kExpertGateUp);
     b.add(p + ".mlp.experts.down_proj", {E, I, H}, Component::kExperts, TensorKind::kExpertDown);
   } else {
@@ -85,7 +85,7 @@ void add_vision(SchemaBuilder& b, const VisionConfig& v) {
     b.linear(p + ".mlp.linear_fc2", D, v.intermediate_size, true, c);
   }
   // The final merger normalises before the 2x2 shuffle (width D); DeepStack
-  // mergers after it (width M) (§6.6).
+  // mergers after it (width M) (docs/model.md §6.6).
   b.layer_norm("model.visual.merger.norm", D, c);
   b.linear("model.visual.merger.linear_fc1", M, M, true, c);
   b.linear("model.visual.merger.linear_fc2", out, M, true, c);
@@ -106,7 +106,7 @@ std::vector<TensorSpec> build_tensor_schema(const ModelConfig& config) {
   b.add("model.language_model.embed_tokens.weight", {t.vocab_size, t.hidden_size}, Component::kEmbeddings);
   for (int64_t l = 0; l < t.num_layers; ++l) add_text_layer(b, t, l);
   b.add("model.language_model.norm.weight", {t.hidden_size}, Component::kTextNorms);
-  // Tied embeddings: the head is embed_tokens and may be absent (§1.4).
+  // Tied embeddings: the head is embed_tokens and may be absent (docs/model.md §1.4).
   b.add("lm_head.weight", {t.vocab_size, t.hidden_size}, Component::kLmHead, TensorKind::kPlain,
         config.tie_word_embeddings);
   add_vision(b, config.vision);

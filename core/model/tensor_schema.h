@@ -1,6 +1,6 @@
 #pragma once
 // Every tensor the Qwen3-VL-MoE architecture needs, named and shaped from a
-// ModelConfig (MODEL.md §2). The checkpoint is validated against this list
+// ModelConfig (docs/model.md §2). The checkpoint is validated against this list
 // before any weight is used (tensor_validation.h).
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 namespace ql::model {
 
-// Groups for parameter counts (MODEL.md §2.2). q_norm/k_norm count as attention.
+// Groups for parameter counts (docs/model.md §2.2). q_norm/k_norm count as attention.
 enum class Component { kVision, kAttention, kRouter, kExperts, kDenseMlp, kTextNorms, kEmbeddings, kLmHead };
 inline constexpr size_t kComponentCount = 8;
 std::string_view component_name(Component c);  // "vision", "attention", ... (snake_case)

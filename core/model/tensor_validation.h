@@ -15,7 +15,7 @@
 
 namespace ql::model {
 
-// The two layouts of fused expert tensors (MODEL.md §2.1), decided by shape:
+// The two layouts of fused expert tensors (docs/model.md §2.1), decided by shape:
 //   kInOut: [E, in, out], used as x · W[e]. Published checkpoint:
 //           gate_up_proj [E, H, 2I], down_proj [E, I, H].
 //   kOutIn: [E, out, in], nn.Linear orientation (transformers 5 in memory,

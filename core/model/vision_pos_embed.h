@@ -1,7 +1,7 @@
 #pragma once
 // The learned vision position table is a side x side grid; each patch takes a
 // bilinear mix (align_corners = true) of its four nearest entries
-// (MODEL.md §6.2). Indices and weights are host inputs to add_weighted_rows.
+// (docs/model.md §6.2). Indices and weights are host inputs to add_weighted_rows.
 #include <cstdint>
 #include <span>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// The vision tower (MODEL.md §6): patch embedding, interpolated learned
+// The vision tower (docs/model.md §6): patch embedding, interpolated learned
 // positions, 2-D rotary attention within each image frame, the blocks, the
 // final merger and the DeepStack mergers tapped after their blocks.
 #include <atomic>

@@ -16,24 +16,6 @@ backend::WeightFormat backend_format_of(DType t) {
   }
 }
 
-quant::SourceDType source_dtype_of(DType t) {
-  switch (t) {
-    case DType::kBF16: return quant::SourceDType::kBF16;
-    case DType::kF16: return quant::SourceDType::kF16;
-    default: return quant::SourceDType::kF32;
-  }
-}
-
-// A 16-bit format equal to the checkpoint's dtype needs no conversion.
-bool is_stored_format(quant::QuantFormat f, DType stored) {
-  return (f == quant::QuantFormat::kBF16 && stored == DType::kBF16) ||
-         (f == quant::QuantFormat::kF16 && stored == DType::kF16);
-}
-
-const void* first_byte(const SourceMatrix& m) {
-  return m.tensor->data + static_cast<size_t>(m.first_element) * dtype_size(m.tensor->dtype);
-}
-
 // An overflow is a broken weight (warn); a few flushed tiny values are normal
 // in real checkpoints and only summed up at the end (load_model_weights).
 void log_fp16_losses(const std::string& name, const quant::Dense16Report& r) {
@@ -48,54 +30,45 @@ void log_fp16_losses(const std::string& name, const quant::Dense16Report& r) {
 Result<backend::WeightPtr> WeightUploader::upload(const SourceMatrix& m, std::optional<quant::QuantFormat> format) {
   // I8/U8 tensors are parts of bitsandbytes modules (upload_prequantized);
   // validation keeps them from getting here, this keeps the promise local.
-  if (!is_float_dtype(m.tensor->dtype))
-    return err("{}: stored as {}, which is read only as part of a bitsandbytes module", m.name,
-               dtype_name(m.tensor->dtype));
-  if (!format || is_stored_format(*format, m.tensor->dtype)) return finish(upload_as_stored(m));
-  return finish(upload_converted(m, *format));
-}
-
-Result<backend::WeightPtr> WeightUploader::upload_as_stored(const SourceMatrix& m) {
+  const SourceTensorRef& t = *m.tensor;
+  if (!is_float_dtype(t.dtype))
+    return err("{}: stored as {}, which is read only as part of a bitsandbytes module", m.name, dtype_name(t.dtype));
   backend::HostWeight hw;
-  hw.format = backend_format_of(m.tensor->dtype);
   hw.rows = m.rows;
   hw.cols = m.cols;
-  hw.data = first_byte(m);
-  hw.transposed = m.transposed;
+  hw.stack = m.stack;
   hw.name = m.name;
-  return backend_.upload_weight(hw);
-}
-
-Result<backend::WeightPtr> WeightUploader::upload_converted(const SourceMatrix& m, quant::QuantFormat format) {
-  quant::SourceTensor src{m.name, source_dtype_of(m.tensor->dtype), first_byte(m), m.rows, m.cols, m.transposed};
+  hw.source = backend_format_of(t.dtype);
+  hw.target = format ? backend::weight_format_for(*format) : hw.source;
+  hw.transposed = m.transposed;
+  if (t.synthetic) {
+    hw.synthetic = t.synthetic;
+    hw.synthetic->first_index += static_cast<uint64_t>(m.first_element);
+  } else {
+    hw.data = t.data + static_cast<size_t>(m.first_element) * dtype_size(t.dtype);
+  }
+  const bool to_fp16 = hw.target == backend::WeightFormat::kF16 && hw.source != hw.target;
   quant::Dense16Report losses;
-  auto converted = quant::quantize(src, format, threads_, &losses);
-  if (!converted) return converted.error();
-  if (format == quant::QuantFormat::kF16) {
+  auto uploaded = finish(backend_.upload_weight(hw, to_fp16 ? &losses : nullptr));
+  if (uploaded && to_fp16) {
     log_fp16_losses(m.name, losses);
     fp16_losses_.overflowed_to_inf += losses.overflowed_to_inf;
     fp16_losses_.flushed_to_zero += losses.flushed_to_zero;
     fp16_losses_.became_subnormal += losses.became_subnormal;
     ++fp16_tensors_;
   }
-  backend::HostWeight hw;
-  hw.format = backend::weight_format_for(format);
-  hw.rows = m.rows;
-  hw.cols = m.cols;
-  hw.quantized = std::move(converted).value();
-  hw.name = m.name;
-  return backend_.upload_weight(hw);
+  return uploaded;
 }
 
 Result<backend::WeightPtr> WeightUploader::upload_prequantized(const std::string& name,
                                                                quant::QuantizedWeightPtr weight) {
   backend::HostWeight hw;
-  hw.format = backend::weight_format_for(weight->format());
+  hw.target = backend::weight_format_for(weight->format());
   hw.rows = weight->rows();
   hw.cols = weight->cols();
-  hw.quantized = std::move(weight);
+  hw.quantized.push_back(std::move(weight));
   hw.name = name;
-  return finish(backend_.upload_weight(hw));
+  return finish(backend_.upload_weight(hw, nullptr));
 }
 
 Result<backend::WeightPtr> WeightUploader::finish(Result<backend::WeightPtr> uploaded) {

@@ -31,7 +31,7 @@ DynamicMap build_signed_dynamic_map() {
     for (size_t k = 0; k + 1 < bounds.size(); ++k) {
       const float mid = (bounds[k] + bounds[k + 1]) / 2.0f;
       // Scaled in double and rounded once to fp32: this reproduces the map
-      // printed in FORMATS.md §7.3 exactly (an fp32 product differs by 1 ulp in
+      // printed in docs/formats.md §7.3 exactly (an fp32 product differs by 1 ulp in
       // 14 entries; readers use the stored map, so either would load).
       const auto v = static_cast<float>(scale * static_cast<double>(mid));
       values.push_back(v);

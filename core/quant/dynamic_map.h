@@ -1,6 +1,6 @@
 #pragma once
 // bitsandbytes' signed 8-bit dynamic map (create_dynamic_map(signed=True,
-// max_exponent_bits=7, total_bits=8), FORMATS.md §7.3), used to quantize the
+// max_exponent_bits=7, total_bits=8), docs/formats.md §7.3), used to quantize the
 // NF4 block absmax values ("double quantization").
 #include <array>
 #include <cstdint>

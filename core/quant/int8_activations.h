@@ -1,5 +1,5 @@
 #pragma once
-// The activation side of the LLM.int8 matmul (FORMATS.md §7.1, runtime part):
+// The activation side of the LLM.int8 matmul (docs/formats.md §7.1, runtime part):
 // columns of x holding any |x| >= threshold are outliers and stay fp32; the
 // other columns are quantized per row to int8 with scale absmax / 127.
 #include <cstdint>

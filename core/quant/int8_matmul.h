@@ -1,6 +1,6 @@
 #pragma once
 // y = x . W^T reading LLM.int8 weights directly (no dequantized copy kept),
-// with LLM.int8's outlier decomposition at run time (FORMATS.md §7.1):
+// with LLM.int8's outlier decomposition at run time (docs/formats.md §7.1):
 //   y[i, o] = acc_int32(xq[i, :] . CB[o, :]) * SCB_x[i] * SCB[o] / 127^2
 //           + sum over outlier columns c of x[i, c] * CB[o, c] * SCB[o] / 127   (fp32)
 #include <cstdint>

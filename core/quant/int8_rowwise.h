@@ -1,5 +1,5 @@
 #pragma once
-// LLM.int8 weights as bitsandbytes stores them (FORMATS.md §6.2, §7.1): one
+// LLM.int8 weights as bitsandbytes stores them (docs/formats.md §6.2, §7.1): one
 // int8 code per element and one fp32 scale (SCB) per output row.
 //   W16    = fp16(W)                       (bitsandbytes casts to fp16 first, even from bf16)
 //   SCB[r] = max_c |W16[r, c]|             (an fp16 value, stored as fp32)

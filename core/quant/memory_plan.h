@@ -1,5 +1,5 @@
 #pragma once
-// The memory planner (DESIGN.md, "Loading is quantizing"): GPU bytes for a
+// The memory planner (docs/architecture.md §5): GPU bytes for a
 // model config, a precision policy and a run shape, before anything loads.
 //   weights     exact stored bytes of every matrix the loader makes (weight_storage.h)
 //   KV cache    2 (K, V) * layers * kv_heads * head_dim * context * batch * element bytes

@@ -43,14 +43,22 @@ void pack_codes(const uint8_t* codes, int64_t count, uint8_t* packed) {
   }
 }
 
-// Double quantization (FORMATS.md §7.3): absmax - offset in blocks of 256,
+// Double quantization (docs/formats.md §7.3): absmax - offset in blocks of 256,
 // each scaled by its own absmax onto the signed dynamic map.
 void quantize_absmax(const std::vector<float>& absmax, Nf4Weight& w) {
-  // Summed in double and rounded once: the fp32 mean as exactly as fp32 holds
-  // it (torch's fp32 mean may differ in the last bit; the offset is stored in
-  // the quant state, so readers use this one).
+  // The mean in a fixed order that a GPU reproduces bit for bit (one thread
+  // per chunk, then one thread over the chunks): each run of 256 absmax
+  // values (a nested block) summed left to right in double, then those sums
+  // left to right, divided in double and rounded once to fp32. The offset is
+  // stored in the quant state, so readers use this value whatever torch's
+  // fp32 mean would have given.
   double sum = 0.0;
-  for (float a : absmax) sum += a;
+  for (size_t first = 0; first < absmax.size(); first += kNf4NestedBlockSize) {
+    double chunk = 0.0;
+    const size_t end = std::min(absmax.size(), first + kNf4NestedBlockSize);
+    for (size_t i = first; i < end; ++i) chunk += absmax[i];
+    sum += chunk;
+  }
   w.offset = static_cast<float>(sum / static_cast<double>(absmax.size()));
 
   const auto n = static_cast<int64_t>(absmax.size());

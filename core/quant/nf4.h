@@ -1,6 +1,6 @@
 #pragma once
 // NF4 weights with double quantization, holding exactly the tensors that
-// bitsandbytes writes for a Linear4bit (FORMATS.md §6.3, §7.2, §7.3), so that
+// bitsandbytes writes for a Linear4bit (docs/formats.md §6.3, §7.2, §7.3), so that
 // exporting is a plain write of these fields.
 //
 // Blocks of 64 run over the FLATTENED row-major tensor (a block may span rows;

@@ -1,5 +1,5 @@
 #pragma once
-// The 4-bit NormalFloat code (FORMATS.md §7.2): 16 fixed levels in [-1, 1]
+// The 4-bit NormalFloat code (docs/formats.md §7.2): 16 fixed levels in [-1, 1]
 // (normal-distribution quantiles, normalized to max 1; index = code) and the
 // 15 decision thresholds between them that bitsandbytes' CUDA quantizer
 // (dQuantizeNF4) compares against.

@@ -17,6 +17,8 @@ Status validate_plan_request(const PlanRequest& r) {
   if (r.context_tokens > kMaxContextTokens)
     return err("memory plan: context {} exceeds the limit {}", r.context_tokens, kMaxContextTokens);
   if (r.batch > kMaxBatch) return err("memory plan: batch {} exceeds the limit {}", r.batch, kMaxBatch);
+  if (r.activation_bytes != 2 && r.activation_bytes != 4)
+    return err("memory plan: activation element size {} bytes is not one of 2, 4", r.activation_bytes);
   if (r.kv_element_bytes != 1 && r.kv_element_bytes != 2 && r.kv_element_bytes != 4)
     return err("memory plan: KV cache element size {} bytes is not one of 1, 2, 4", r.kv_element_bytes);
   return {};

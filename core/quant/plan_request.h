@@ -10,9 +10,12 @@ namespace ql::quant {
 struct PlanRequest {
   int64_t context_tokens = 8192;  // KV cache capacity per sequence
   int64_t batch = 1;              // sequences decoded together
-  // K and V are cached as bf16 (MODEL.md §10: post-RoPE K and V in the
-  // activation dtype); 1 for an 8-bit cache, 4 for fp32.
+  // Element sizes of the backend that will run it (Backend::kv_cache_dtype,
+  // activation_dtype): the CUDA backend caches K and V as bf16 and computes
+  // activations in fp32; the CPU backend uses fp32 for both. 1 for an 8-bit
+  // cache.
   int64_t kv_element_bytes = 2;
+  int64_t activation_bytes = 4;
   // Long prompts are prefilled in chunks of this many tokens, one sequence at a time.
   int64_t prefill_chunk_tokens = 2048;
   // Attention scores are materialised for one head and at most this many

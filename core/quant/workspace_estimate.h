@@ -4,9 +4,9 @@
 // the estimate is the SUM of every buffer a step uses (not the peak of what
 // is live at one instant): conservative by construction.
 //
-// Element sizes: activations in the 16-bit dtype (2 bytes, as the GPU
-// backend computes them, MODEL.md §11); attention scores, router
-// probabilities, logits and the preprocessor's pixels in fp32 (4 bytes).
+// Element sizes: activations in the backend's activation dtype
+// (PlanRequest::activation_bytes: fp32 on both backends); attention scores,
+// router probabilities, logits and indices in 4 bytes.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +21,6 @@ enum class WorkspaceStep { kLoading, kVision, kPrefill, kDecode };
 inline constexpr size_t kWorkspaceStepCount = 4;
 std::string_view workspace_step_name(WorkspaceStep step);  // "loading", "vision", "prefill", "decode"
 
-inline constexpr int64_t kActivationBytes = 2;
 inline constexpr int64_t kFp32Bytes = 4;
 
 struct WorkspaceEstimate {

@@ -12,7 +12,7 @@ using NormalizeTable = std::array<std::array<float, 256>, 3>;
 // Reproduces HF's torchvision backend in float32: with rescale and normalise
 // both on they are fused, mean' = f32(mean) * f32(1/rescale) (likewise std),
 // value = (f32(u8) - mean') / std'. With the published config that is
-// (u8 - 127.5) / 127.5 (MODEL.md §4.1 step 4).
+// (u8 - 127.5) / 127.5 (docs/model.md §4.1 step 4).
 NormalizeTable make_normalize_table(const PreprocessConfig& cfg);
 
 }  // namespace ql::vision

@@ -1,6 +1,6 @@
 #pragma once
 // One image -> the vision tower's input: smart_resize, bicubic resample,
-// rescale + normalise, patchify (MODEL.md §4). Matches transformers 5.17's
+// rescale + normalise, patchify (docs/model.md §4). Matches transformers 5.17's
 // Qwen2VLImageProcessor (torchvision backend) for Qwen3-VL.
 #include <string_view>
 

@@ -1,7 +1,7 @@
 #pragma once
 // Settings of the image preprocessor (Qwen2VLImageProcessor as Qwen3-VL uses
 // it), read from a model folder's preprocessor_config.json. Defaults are the
-// published Qwen3-VL-30B-A3B values (MODEL.md §4).
+// published Qwen3-VL-30B-A3B values (docs/model.md §4).
 #include <array>
 #include <cstdint>
 #include <string>

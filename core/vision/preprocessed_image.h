@@ -11,7 +11,7 @@ namespace ql::vision {
 struct PreprocessedImage {
   // [num_patches, patch_dim] row-major. Row order: merge block row, merge
   // block column, then the merge_size x merge_size cells; column order:
-  // (channel, frame, y, x) (MODEL.md §4.1 step 5).
+  // (channel, frame, y, x) (docs/model.md §4.1 step 5).
   std::vector<float> pixel_values;
   int grid_t = 0;
   int grid_h = 0;  // patches per column = resized.height / patch_size

@@ -1,7 +1,7 @@
 #pragma once
 // Bicubic antialiased resize of an RGB8 image, bit-identical to torchvision's
 // resize(uint8 tensor, BICUBIC, antialias=True) on CPU, which is what the HF
-// Qwen2-VL image processor runs (MODEL.md §4.1 step 3).
+// Qwen2-VL image processor runs (docs/model.md §4.1 step 3).
 #include "core/common/result.h"
 #include "core/vision/image.h"
 #include "core/vision/smart_resize.h"

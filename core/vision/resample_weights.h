@@ -1,7 +1,7 @@
 #pragma once
 // Fixed-point filter taps for one pass (one axis) of the uint8 antialiased
 // bicubic resize that PyTorch runs for torchvision's resize(BICUBIC,
-// antialias=True) on CPU (MODEL.md §4.1 step 3). Computing the taps exactly
+// antialias=True) on CPU (docs/model.md §4.1 step 3). Computing the taps exactly
 // as PyTorch does is what makes our output bit-identical to the reference.
 #include <cstddef>
 #include <cstdint>

@@ -1,7 +1,7 @@
 #pragma once
 // The target size of an image for the vision tower: both sides a multiple of
 // patch_size * merge_size, the area inside [min_pixels, max_pixels], the
-// aspect ratio kept as well as possible (HF smart_resize, MODEL.md §4.1 step 2).
+// aspect ratio kept as well as possible (HF smart_resize, docs/model.md §4.1 step 2).
 #include <string_view>
 
 #include "core/common/result.h"

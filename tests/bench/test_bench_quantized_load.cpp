@@ -1,5 +1,5 @@
-// Peak host memory of quantizing while loading (DESIGN.md, "Loading is
-// quantizing"): a synthetic bf16 checkpoint of about 1 GB (9 layers of 64
+// Peak host memory of quantizing while loading (docs/architecture.md §5,
+// "Loading is quantizing"): a synthetic bf16 checkpoint of about 1 GB (9 layers of 64
 // experts of [512, 1024] / [1024, 256], random values) is written to a temp
 // folder and loaded at nf4, int8 and bf16. The memory each load adds must
 // stay below its weights plus the largest checkpoint tensor plus a small

@@ -74,7 +74,7 @@ class EngineParity : public ::testing::Test {
     auto result = engine_->generate(r);
     ASSERT_TRUE(result.ok()) << result.message();
 
-    // Positions: a text-only prompt counts 0..n-1 on every axis (MODEL.md §8).
+    // Positions: a text-only prompt counts 0..n-1 on every axis (docs/model.md §8).
     std::vector<std::vector<int64_t>> want_positions;
     if (c["position_ids"].is_null()) {
       std::vector<int64_t> seq(input_ids.size());

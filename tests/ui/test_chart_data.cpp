@@ -25,7 +25,8 @@ Metrics answering(double ttft_ms, int64_t tokens, double last_token_ms = 5, doub
   m.last_token_ms = tokens >= 2 ? last_token_ms : 0;
   m.decode_tokens_per_s = tokens >= 2 ? tok_s : 0;
   m.weight_bytes = 1000;
-  m.backend_bytes = 24;
+  m.kv_cache_bytes = 16;  // the engine's memory is weights + KV cache + workspace: 1024
+  m.workspace_bytes = 8;
   return m;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Shared by the bitsandbytes export and loading tests: exporting a tiny
-// checkpoint, and what FORMATS.md §6-§7 say a bitsandbytes folder holds,
+// checkpoint, and what docs/formats.md §6-§7 say a bitsandbytes folder holds,
 // written out here from the spec (not from the writer's or reader's tables):
 // which tensors are quantized, each module's tensors, the NF4 levels, and
 // reading tensor values back.
@@ -40,7 +40,7 @@ inline Result<io::ExportResult> export_bnb(const std::string& source, const std:
   return io::export_model(r);
 }
 
-// FORMATS.md §6.1: the nn.Linear modules transformers 5 + bitsandbytes
+// docs/formats.md §6.1: the nn.Linear modules transformers 5 + bitsandbytes
 // quantize in Qwen3-VL-MoE with the default skip list (lm_head): text
 // attention projections, the dense MLP of mlp_only layers (also nn.Linear),
 // and every Linear of the vision tower. Router, experts, embeddings, norms,
@@ -83,7 +83,7 @@ inline void add_module_tensors(const std::string& precision, const std::string& 
 // Every tensor of the export of `source`: quantized modules per §6.2/§6.3,
 // the rest 16-bit (bf16 unless the source is fp16), fused experts in the
 // published [E, H, 2I] / [E, I, H] orientation whatever the source's (§6.1:
-// "Write experts in the checkpoint layout"; §8).
+// experts are stored as the published checkpoint stores them; §8).
 inline std::map<std::string, ExpectedTensor> expected_export(const model::Checkpoint& source,
                                                              const std::string& precision, int64_t hidden,
                                                              int64_t expert_width) {
@@ -103,7 +103,7 @@ inline std::map<std::string, ExpectedTensor> expected_export(const model::Checkp
   return e;
 }
 
-// FORMATS.md §7.2: the NF4 levels, index = code.
+// docs/formats.md §7.2: the NF4 levels, index = code.
 inline const std::vector<float>& nf4_levels() {
   static const std::vector<float> levels = {
       -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,

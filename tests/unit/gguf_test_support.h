@@ -4,7 +4,7 @@
 // with random bf16 weights the test keeps in memory to compute expectations;
 // a cut-down Qwen tokenizer.json that fits a small vocabulary; and the
 // converter's rearrangements of expert and patch tensors written out here
-// independently of the exporter (FORMATS.md §4.2, §5.2).
+// independently of the exporter (docs/formats.md §4.2, §5.2).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -214,7 +214,7 @@ inline std::map<std::string, SourceTensor> write_qmodel(const std::string& dir, 
 }
 
 // ---------------------------------------------------------------------------
-// The converter's rearrangements, written from FORMATS.md §4.2 / §5.2: the
+// The converter's rearrangements, written from docs/formats.md §4.2 / §5.2: the
 // expected GGUF values (row after row) of one exported tensor.
 
 // gate_up [E, H, 2I] -> gate or up half, each expert as [I rows x H].

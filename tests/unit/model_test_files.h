@@ -1,6 +1,6 @@
 #pragma once
 // Test helpers for core/model: a temp folder, a minimal safetensors writer
-// (written here from FORMATS.md §1.1, independent of the reader under test),
+// (written here from docs/formats.md §1.1, independent of the reader under test),
 // the tiny Qwen3-VL-MoE config of the model tests and its tensor list written
 // out by hand, and a way to run quantlens-cli.
 #include <sys/wait.h>
@@ -169,7 +169,7 @@ inline nlohmann::json tiny_config_json() {
   })");
 }
 
-// The tiny model's tensors, written out by hand from MODEL.md §2 (published
+// The tiny model's tensors, written out by hand from docs/model.md §2 (published
 // expert orientation [E, H, 2I] / [E, I, H]).
 inline std::vector<FakeTensor> tiny_tensors() {
   std::vector<FakeTensor> t;

@@ -110,13 +110,50 @@ class HostWeights {
         }
       }
     HostWeight hw;
-    hw.format = format;
+    hw.source = hw.target = format;
     hw.rows = rows;
     hw.cols = cols;
     hw.data = base;
     hw.transposed = transposed;
     hw.name = name;
-    auto r = be_.upload_weight(hw);
+    auto r = be_.upload_weight(hw, nullptr);
+    EXPECT_TRUE(r.ok()) << r.message();
+    return r.ok() ? r.value() : nullptr;
+  }
+
+  // A stack of matrices (the experts of a layer), each [rows, cols] values,
+  // stored one after another as `format`.
+  // `transposed`: each stored [cols, rows], the published fused-expert layout.
+  WeightPtr upload_stack(const std::vector<std::vector<float>>& matrices, int64_t rows, int64_t cols,
+                         WeightFormat format = WeightFormat::kF32, bool transposed = false,
+                         const std::string& name = "test.experts") {
+    const size_t esize = format == WeightFormat::kF32 ? 4 : 2;
+    const size_t per = static_cast<size_t>(rows * cols);
+    auto& bytes = keep_.emplace_back(matrices.size() * per * esize + 64);
+    std::byte* base = bytes.data() + 16;
+    for (size_t m = 0; m < matrices.size(); ++m) {
+      EXPECT_EQ(matrices[m].size(), per);
+      for (size_t i = 0; i < per; ++i) {
+        const float v = matrices[m][i];
+        const size_t r = i / static_cast<size_t>(cols), c = i % static_cast<size_t>(cols);
+        const size_t at = m * per + (transposed ? c * static_cast<size_t>(rows) + r : i);
+        if (format == WeightFormat::kF32) {
+          std::memcpy(base + at * 4, &v, 4);
+        } else {
+          const uint16_t h = format == WeightFormat::kBF16 ? f32_to_bf16(v) : f32_to_f16(v);
+          std::memcpy(base + at * 2, &h, 2);
+        }
+      }
+    }
+    HostWeight hw;
+    hw.source = hw.target = format;
+    hw.rows = rows;
+    hw.cols = cols;
+    hw.stack = static_cast<int64_t>(matrices.size());
+    hw.data = base;
+    hw.transposed = transposed;
+    hw.name = name;
+    auto r = be_.upload_weight(hw, nullptr);
     EXPECT_TRUE(r.ok()) << r.message();
     return r.ok() ? r.value() : nullptr;
   }

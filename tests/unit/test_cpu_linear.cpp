@@ -36,7 +36,7 @@ TEST(CpuLinear, SmallProductByHand) {
   auto b = hw.upload({0.5f, 0.0f, -1.0f}, 1, 3);
   auto x = tensor_from(*be, 2, 2, {1, 2, -3, 4});
   auto out = poisoned(*be, 2, 3);
-  be->linear(*x, *w, b.get(), *out);
+  be->linear(*x, *w, b.get(), *out, false);
   EXPECT_EQ(read_all(*be, *out), (std::vector<float>{1.5f, 2.0f, 2.0f, -2.5f, 4.0f, 0.0f}));
 }
 
@@ -66,13 +66,13 @@ TEST_P(CpuLinearStorage, EveryStorageGivesTheReferenceProduct) {
     const auto x_values = random_values(n * k, 13 + static_cast<uint32_t>(n));
     auto x = tensor_from(*be, n, k, x_values);
     auto out = poisoned(*be, n, big_n);
-    be->linear(*x, *w, b.get(), *out);
+    be->linear(*x, *w, b.get(), *out, false);
     const Reference ref = reference_linear(x_values, w_values, &b_values, n, big_n, k);
     SCOPED_TRACE(testing::Message() << "n = " << n);
     expect_close(read_all(*be, *out), ref.value, 1e-5, ref.scale);
 
     auto no_bias = poisoned(*be, n, big_n);
-    be->linear(*x, *w, nullptr, *no_bias);
+    be->linear(*x, *w, nullptr, *no_bias, false);
     const Reference ref0 = reference_linear(x_values, w_values, nullptr, n, big_n, k);
     expect_close(read_all(*be, *no_bias), ref0.value, 1e-5, ref0.scale);
   }
@@ -110,7 +110,7 @@ TEST(CpuLinear, SixteenBitFormatsDecodeEdgeValues) {
     auto w = hw.upload(values, n, 1, format);
     auto x = tensor_from(*be, 1, 1, {1.0f});
     auto out = poisoned(*be, 1, n);
-    be->linear(*x, *w, nullptr, *out);
+    be->linear(*x, *w, nullptr, *out, false);
     const auto got = read_all(*be, *out);
     for (size_t i = 0; i < values.size(); ++i)
       EXPECT_EQ(got[i], values[i]) << weight_format_name(format) << " value " << i;
@@ -127,7 +127,7 @@ TEST(CpuLinear, LmHeadSizedMatvec) {
   auto w = hw.upload(w_values, big_n, k, WeightFormat::kBF16);
   auto x = tensor_from(*be, 1, k, x_values);
   auto out = poisoned(*be, 1, big_n);
-  be->linear(*x, *w, nullptr, *out);
+  be->linear(*x, *w, nullptr, *out, false);
   const Reference ref = reference_linear(x_values, w_values, nullptr, 1, big_n, k);
   expect_close(read_all(*be, *out), ref.value, 1e-5, ref.scale);
 }
@@ -145,7 +145,7 @@ TEST(CpuLinear, ParallelSplitsGiveTheReference) {
     auto w = hw.upload(w_values, s.big_n, s.k, WeightFormat::kF16);
     auto x = tensor_from(*be, s.n, s.k, x_values);
     auto out = poisoned(*be, s.n, s.big_n);
-    be->linear(*x, *w, nullptr, *out);
+    be->linear(*x, *w, nullptr, *out, false);
     const Reference ref = reference_linear(x_values, w_values, nullptr, s.n, s.big_n, s.k);
     SCOPED_TRACE(testing::Message() << "[" << s.n << " x " << s.k << "] . [" << s.big_n << " x " << s.k << "]^T");
     expect_close(read_all(*be, *out), ref.value, 1e-5, ref.scale);
@@ -164,7 +164,7 @@ TEST(CpuLinear, ViewsInAndOut) {
   auto out_base = poisoned(*be, 4, big_n);
   auto x = be->view(x_base, 2, 2, k);      // rows 2, 3
   auto out = be->view(out_base, 1, 2, big_n);  // rows 1, 2
-  be->linear(*x, *w, nullptr, *out);
+  be->linear(*x, *w, nullptr, *out, false);
   const std::vector<float> x_rows(x_all.begin() + 2 * k, x_all.begin() + 4 * k);
   const Reference ref = reference_linear(x_rows, w_values, nullptr, 2, big_n, k);
   expect_close(read_all(*be, *out), ref.value, 1e-5, ref.scale);

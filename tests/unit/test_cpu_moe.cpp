@@ -17,10 +17,13 @@ MoeWeights three_experts(HostWeights& hw, const std::vector<float>& router_logit
   std::vector<float> router;
   for (float l : router_logits_for_x) router.insert(router.end(), {l, 0.0f});
   w.router = hw.upload(router, 3, 2);
+  std::vector<std::vector<float>> gate_up, down;
   for (int e = 0; e < 3; ++e) {
-    w.gate_up.push_back(hw.upload({20.0f, 0.0f, 0.05f, 0.0f}, 2, 2));
-    w.down.push_back(hw.upload({float(e + 1), float(10 * (e + 1))}, 2, 1));
+    gate_up.push_back({20.0f, 0.0f, 0.05f, 0.0f});
+    down.push_back({float(e + 1), float(10 * (e + 1))});
   }
+  w.gate_up = hw.upload_stack(gate_up, 2, 2);
+  w.down = hw.upload_stack(down, 2, 1);
   w.top_k = 2;
   return w;
 }
@@ -34,7 +37,7 @@ TEST(CpuMoe, TopKRenormalisationByHand) {
   const MoeWeights w = three_experts(hw, {0.0f, std::log(2.0f), std::log(3.0f)});
   auto x = tensor_from(*be, 1, 2, {1.0f, 0.0f});
   auto out = poisoned(*be, 1, 2);
-  be->moe(*x, w, *out);
+  be->moe(*x, w, *out, false);
   expect_close(read_all(*be, *out), {2.6, 26.0}, 1e-6);
 }
 
@@ -45,7 +48,7 @@ TEST(CpuMoe, TiesGoToTheLowerExpert) {
   const MoeWeights w = three_experts(hw, {0.5f, 0.5f, 0.5f});
   auto x = tensor_from(*be, 1, 2, {1.0f, 0.0f});
   auto out = poisoned(*be, 1, 2);
-  be->moe(*x, w, *out);
+  be->moe(*x, w, *out, false);
   expect_close(read_all(*be, *out), {1.5, 15.0}, 1e-6);
 }
 
@@ -111,6 +114,10 @@ MoeReference reference_moe(const std::vector<float>& x, const HostExperts& m, in
   return r;
 }
 
+TensorPtr x2_of(Backend& be, int64_t rows, int64_t cols, const std::vector<float>& v) {
+  return tensor_from(be, rows, cols, v);
+}
+
 TEST(CpuMoe, RandomBlockAgainstReference) {
   const int64_t experts = 8, hidden = 32, inter = 12;
   const int top_k = 3;
@@ -125,23 +132,30 @@ TEST(CpuMoe, RandomBlockAgainstReference) {
     for (int64_t e = 0; e < experts; ++e) {
       m.gate_up.push_back(exact_values(2 * inter * hidden, 100 + static_cast<uint32_t>(e)));
       m.down.push_back(exact_values(hidden * inter, 200 + static_cast<uint32_t>(e)));
-      // The published fused layout stores gate_up[e] as [H, 2I] and down[e] as
-      // [I, H]: upload them transposed.
-      w.gate_up.push_back(hw.upload(m.gate_up.back(), 2 * inter, hidden, WeightFormat::kBF16, /*transposed=*/true));
-      w.down.push_back(hw.upload(m.down.back(), hidden, inter, WeightFormat::kBF16, /*transposed=*/true));
     }
+    // The published fused layout stores gate_up[e] as [H, 2I] and down[e] as
+    // [I, H]: upload them transposed.
+    w.gate_up = hw.upload_stack(m.gate_up, 2 * inter, hidden, WeightFormat::kBF16, /*transposed=*/true);
+    w.down = hw.upload_stack(m.down, hidden, inter, WeightFormat::kBF16, /*transposed=*/true);
     for (int64_t tokens : {1, 19}) {
       const auto x_values = random_values(tokens * hidden, 300 + static_cast<uint32_t>(tokens), -0.5f, 0.5f);
       auto x = tensor_from(*be, tokens, hidden, x_values);
       auto out = poisoned(*be, tokens, hidden);
-      be->moe(*x, w, *out);
+      be->moe(*x, w, *out, false);
       const MoeReference want = reference_moe(x_values, m, tokens, hidden, inter, top_k);
       SCOPED_TRACE(testing::Message() << threads << " threads, " << tokens << " tokens");
       expect_close(read_all(*be, *out), want.value, 1e-5, want.scale);
 
       // In place (out aliases x) gives the same.
-      be->moe(*x, w, *x);
+      be->moe(*x, w, *x, false);
       expect_close(read_all(*be, *x), want.value, 1e-5, want.scale);
+
+      // Accumulating adds the block's output to what is there (the residual add).
+      auto acc = tensor_from(*be, tokens, hidden, x_values);
+      be->moe(*x2_of(*be, tokens, hidden, x_values), w, *acc, true);
+      std::vector<double> sum(want.value.size());
+      for (size_t i = 0; i < sum.size(); ++i) sum[i] = want.value[i] + x_values[i];
+      expect_close(read_all(*be, *acc), sum, 1e-5, want.scale);
     }
   }
 }

@@ -1,4 +1,4 @@
-// rms_norm (MODEL.md §9.1; whole row and per head) and layer_norm (§6.4)
+// rms_norm (docs/model.md §9.1; whole row and per head) and layer_norm (§6.4)
 // against hand values and a double reference.
 #include "tests/unit/test_cpu_helpers.h"
 

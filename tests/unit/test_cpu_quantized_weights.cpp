@@ -8,6 +8,8 @@
 
 #include "core/quant/int8_matmul.h"
 #include "core/quant/quantized_weight.h"
+#include "core/backend/cpu_weight.h"
+#include "core/backend/cpu_weight_decode.h"
 #include "tests/unit/test_cpu_helpers.h"
 
 namespace ql::backend::test {
@@ -34,12 +36,12 @@ WeightFormat backend_format(QuantFormat f) {
 
 WeightPtr upload_quantized(Backend& be, const std::shared_ptr<const quant::QuantizedWeight>& q) {
   HostWeight hw;
-  hw.format = backend_format(q->format());
+  hw.target = backend_format(q->format());
   hw.rows = q->rows();
   hw.cols = q->cols();
-  hw.quantized = q;
+  hw.quantized = {q};
   hw.name = "q.weight";
-  auto r = be.upload_weight(hw);
+  auto r = be.upload_weight(hw, nullptr);
   EXPECT_TRUE(r.ok()) << r.message();
   return r.ok() ? r.value() : nullptr;
 }
@@ -52,7 +54,7 @@ std::vector<float> decoded(const quant::QuantizedWeight& q) {
 
 std::vector<float> linear_out(Backend& be, const Tensor& x, const Weight& w) {
   auto out = poisoned(be, x.rows(), w.rows());
-  be.linear(x, w, nullptr, *out);
+  be.linear(x, w, nullptr, *out, false);
   return read_all(be, *out);
 }
 
@@ -118,18 +120,31 @@ TEST(CpuQuantizedWeights, MoeReadsNf4ExpertsAndRouter) {
     dw = hw.upload(decoded(*q), rows, cols, WeightFormat::kF32);
   };
   add(experts, hidden, 20, quant_w.router, dense_w.router);
-  for (int64_t e = 0; e < experts; ++e) {
-    quant_w.gate_up.emplace_back();
-    dense_w.gate_up.emplace_back();
-    quant_w.down.emplace_back();
-    dense_w.down.emplace_back();
-    add(2 * inter, hidden, 21 + e, quant_w.gate_up.back(), dense_w.gate_up.back());
-    add(hidden, inter, 31 + e, quant_w.down.back(), dense_w.down.back());
-  }
+  // The experts as stacks: NF4 matrices quantized one by one, and their decoded values.
+  auto add_stack = [&](int64_t rows, int64_t cols, uint32_t seed, WeightPtr& qw, WeightPtr& dw) {
+    HostWeight h;
+    h.rows = rows;
+    h.cols = cols;
+    h.stack = experts;
+    h.target = WeightFormat::kNF4;
+    h.name = "experts";
+    std::vector<std::vector<float>> values;
+    for (int64_t e = 0; e < experts; ++e) {
+      auto q = quantized(random_values(rows * cols, seed + static_cast<uint32_t>(e)), rows, cols, QuantFormat::kNf4);
+      h.quantized.push_back(q);
+      values.push_back(decoded(*q));
+    }
+    auto r = be->upload_weight(h, nullptr);
+    ASSERT_TRUE(r.ok()) << r.message();
+    qw = *r;
+    dw = hw.upload_stack(values, rows, cols, WeightFormat::kF32);
+  };
+  add_stack(2 * inter, hidden, 21, quant_w.gate_up, dense_w.gate_up);
+  add_stack(hidden, inter, 31, quant_w.down, dense_w.down);
   auto x = tensor_from(*be, 6, hidden, random_values(6 * hidden, 40));
   auto o1 = poisoned(*be, 6, hidden), o2 = poisoned(*be, 6, hidden);
-  be->moe(*x, quant_w, *o1);
-  be->moe(*x, dense_w, *o2);
+  be->moe(*x, quant_w, *o1, false);
+  be->moe(*x, dense_w, *o2, false);
   EXPECT_EQ(read_all(*be, *o1), read_all(*be, *o2));
 }
 
@@ -192,7 +207,7 @@ TEST(CpuQuantizedWeights, OwnedBytesAreTheQuantizedStorageCountedOnce) {
   auto be = make_cpu_backend(2);
   const size_t before = be->bytes_in_use();
   const auto values = random_values(kRows * kCols, 10);
-  // By hand (FORMATS.md): nf4 = 960 / 2 packed + 15 block codes + 1 nested
+  // By hand (docs/formats.md §6.2, §6.3): nf4 = 960 / 2 packed + 15 block codes + 1 nested
   // absmax (4) + 16 + 256 map floats; int8 = 960 codes + 40 row scales;
   // fp16 = 2 per value.
   const struct {
@@ -223,17 +238,17 @@ TEST(CpuQuantizedWeights, UploadErrorsNameTheWeight) {
   auto q = quantized(values, kRows, kCols, QuantFormat::kNf4);
   auto attempt = [&](auto edit) {
     HostWeight hw;
-    hw.format = WeightFormat::kNF4;
+    hw.target = WeightFormat::kNF4;
     hw.rows = kRows;
     hw.cols = kCols;
-    hw.quantized = q;
+    hw.quantized = {q};
     hw.name = "layers.3.mlp.experts.down_proj[5]";
     edit(hw);
-    auto r = be->upload_weight(hw);
+    auto r = be->upload_weight(hw, nullptr);
     EXPECT_FALSE(r.ok());
     return r.ok() ? std::string() : r.message();
   };
-  std::string m = attempt([](HostWeight& hw) { hw.format = WeightFormat::kInt8Rowwise; });
+  std::string m = attempt([](HostWeight& hw) { hw.target = WeightFormat::kInt8Rowwise; });
   EXPECT_NE(m.find("layers.3.mlp.experts.down_proj[5]"), std::string::npos) << m;
   EXPECT_NE(m.find("INT8"), std::string::npos) << m;
   EXPECT_NE(m.find("NF4"), std::string::npos) << m;
@@ -247,12 +262,55 @@ TEST(CpuQuantizedWeights, UploadErrorsNameTheWeight) {
   EXPECT_NE(m.find("not both"), std::string::npos) << m;
   m = attempt([](HostWeight& hw) { hw.transposed = true; });
   EXPECT_NE(m.find("transposed"), std::string::npos) << m;
-  // Raw bytes cannot claim a quantized format.
+  // Raw bytes cannot claim a quantized source format.
   m = attempt([&](HostWeight& hw) {
-    hw.quantized = nullptr;
+    hw.quantized.clear();
     hw.data = values.data();
+    hw.source = WeightFormat::kNF4;
   });
-  EXPECT_NE(m.find("layers.3.mlp.experts.down_proj[5]: NF4 weights are uploaded quantized"), std::string::npos) << m;
+  EXPECT_NE(m.find("layers.3.mlp.experts.down_proj[5]: source format NF4 is not a dense float format"),
+            std::string::npos)
+      << m;
+  // A stack needs one quantized matrix per entry.
+  m = attempt([](HostWeight& hw) { hw.stack = 2; });
+  EXPECT_NE(m.find("1 quantized matrices for a stack of 2"), std::string::npos) << m;
+}
+
+// Raw 16-bit source bytes with a quantized target are converted by the
+// backend itself (the CPU backend on the host with core/quant): the same bytes
+// as quantizing on the host first, for every matrix of a stack.
+TEST(CpuQuantizedWeights, SourceBytesAreQuantizedByTheBackend) {
+  auto be = make_cpu_backend(2);
+  const int64_t stack = 3;
+  const auto values = random_values(stack * kRows * kCols, 17);
+  std::vector<uint16_t> bf16(values.size());
+  for (size_t i = 0; i < values.size(); ++i) bf16[i] = f32_to_bf16(values[i]);
+  for (const auto& [target, format] : {std::pair{WeightFormat::kNF4, QuantFormat::kNf4},
+                                       std::pair{WeightFormat::kInt8Rowwise, QuantFormat::kInt8Rowwise},
+                                       std::pair{WeightFormat::kF16, QuantFormat::kF16}}) {
+    HostWeight hw;
+    hw.rows = kRows;
+    hw.cols = kCols;
+    hw.stack = stack;
+    hw.source = WeightFormat::kBF16;
+    hw.target = target;
+    hw.data = bf16.data();
+    hw.name = "experts";
+    auto w = be->upload_weight(hw, nullptr);
+    ASSERT_TRUE(w.ok()) << w.message();
+    EXPECT_EQ((*w)->stack(), stack);
+    EXPECT_EQ((*w)->format(), target);
+    for (int64_t m = 0; m < stack; ++m) {
+      auto host = quant::quantize(quant::SourceTensor::bf16("m", bf16.data() + m * kRows * kCols, kRows, kCols),
+                                  format, 1);
+      ASSERT_TRUE(host.ok()) << host.message();
+      const auto& mine = cpu::weight_arg(**w, "test", "w").matrix(m);
+      std::vector<float> got(static_cast<size_t>(kRows * kCols));
+      cpu::decode_rows(mine, 0, kRows, got.data());
+      EXPECT_EQ(got, decoded(**host)) << weight_format_name(target) << " matrix " << m;
+      EXPECT_EQ(mine.stored_bytes(), (*host)->stored_bytes());
+    }
+  }
 }
 
 }  // namespace

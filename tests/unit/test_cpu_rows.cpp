@@ -42,21 +42,26 @@ TEST(CpuRows, GatherAndScatter) {
                                                       10 + 10, 11 + 11}));
 }
 
-TEST(CpuRows, CopyRowsAppendsToACache) {
+TEST(CpuRows, ScatterRowsWritesACache) {
   auto be = make_cpu_backend(2);
   auto cache = poisoned(*be, 6, 3);
-  be->copy_rows(*tensor_from(*be, 2, 3, {1, 2, 3, 4, 5, 6}), *cache, 0);
-  be->copy_rows(*tensor_from(*be, 1, 3, {7, 8, 9}), *cache, 2);
+  be->scatter_rows(*tensor_from(*be, 2, 3, {1, 2, 3, 4, 5, 6}), *ids_from(*be, {0, 1}), *cache);
+  be->scatter_rows(*tensor_from(*be, 1, 3, {7, 8, 9}), *ids_from(*be, {2}), *cache);
   const auto got = read_all(*be, *cache);
   EXPECT_EQ(std::vector<float>(got.begin(), got.begin() + 9), (std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
   EXPECT_EQ(count_nan(got), 9u) << "rows 3..5 must be untouched";
+}
 
-  // I32 tensors too (token ids).
-  auto ids = ids_from(*be, {0, 0, 0, 0});
-  be->copy_rows(*ids_from(*be, {5, 6}), *ids, 1);
-  std::vector<int32_t> back(4);
-  be->read(*ids, back.data(), 16);
-  EXPECT_EQ(back, (std::vector<int32_t>{0, 5, 6, 0}));
+TEST(CpuRows, ZeroClearsEveryElement) {
+  auto be = make_cpu_backend(2);
+  auto t = poisoned(*be, 3, 5);
+  be->zero(*t);
+  EXPECT_EQ(read_all(*be, *t), std::vector<float>(15, 0.0f));
+  auto ids = ids_from(*be, {4, 5, 6});
+  be->zero(*ids);
+  std::vector<int32_t> back(3, -1);
+  be->read(*ids, back.data(), 12);
+  EXPECT_EQ(back, (std::vector<int32_t>{0, 0, 0}));
 }
 
 TEST(CpuRows, AddWeightedRowsInterpolates) {

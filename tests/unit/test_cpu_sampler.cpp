@@ -1,5 +1,6 @@
 // sample(): greedy, penalties, temperature, top-k, top-p, min-p and the draw
 // by cumulative distribution, on logits whose probabilities are easy.
+#include "core/backend/cpu_sampler.h"
 #include "tests/unit/test_cpu_helpers.h"
 
 namespace ql::backend::test {
@@ -7,10 +8,26 @@ namespace {
 
 class CpuSampler : public ::testing::Test {
  protected:
+  // Through the backend's sample op: the settings and draw in an input
+  // tensor, the history as a seen mask (which gets the picked token marked).
   int32_t pick(const std::vector<float>& logits, const SamplingParams& p, std::vector<int32_t> history = {},
                double uniform = 0.5) {
-    auto t = tensor_from(*be_, 1, static_cast<int64_t>(logits.size()), logits);
-    return be_->sample(*t, p, history, uniform);
+    const auto vocab = static_cast<int64_t>(logits.size());
+    auto t = tensor_from(*be_, 1, vocab, logits);
+    auto inputs = be_->new_tensor(DType::kI32, 1, kSamplingInputsWords);
+    const SamplingInputs in = sampling_inputs(p, uniform);
+    be_->write(*inputs, &in, sizeof in);
+    auto seen = be_->new_tensor(DType::kI32, 1, vocab);
+    const std::vector<int32_t> mask = cpu::seen_mask(history, vocab);
+    be_->write(*seen, mask.data(), mask.size() * 4);
+    auto token = be_->new_tensor(DType::kI32, 1, 1);
+    be_->sample(*t, *inputs, seen.get(), *token);
+    int32_t id = -1;
+    be_->read(*token, &id, 4);
+    std::vector<int32_t> after(static_cast<size_t>(vocab));
+    be_->read(*seen, after.data(), after.size() * 4);
+    EXPECT_EQ(after[static_cast<size_t>(id)], 1) << "the picked token is marked seen";
+    return id;
   }
   // Logits whose softmax is `probs` (at temperature 1).
   static std::vector<float> logits_of(const std::vector<double>& probs) {

@@ -264,7 +264,14 @@ TEST_F(DemoEngine, MetricsDescribeTheRequest) {
   EXPECT_LE(m.weight_bytes, shard_bytes);
   EXPECT_GT(m.weight_bytes, shard_bytes * 99 / 100);
   EXPECT_GT(m.backend_bytes, 0u);
-  EXPECT_EQ(m.memory_bytes(), m.backend_bytes + m.weight_bytes);
+  // The KV cache of the default context on the CPU: fp32 K and V of every layer.
+  const auto& tc = engine_->info()->config.text;
+  EXPECT_EQ(m.kv_cache_bytes - static_cast<size_t>(tc.vocab_size) * 4,  // minus the seen-token mask
+            static_cast<size_t>(2 * tc.num_layers * tc.num_kv_heads * tc.head_dim * engine_->info()->context_tokens) * 4);
+  EXPECT_GT(m.workspace_bytes, 0u);
+  EXPECT_EQ(m.memory_bytes(), m.weight_bytes + m.kv_cache_bytes + m.workspace_bytes);
+  EXPECT_EQ(m.device.rfind("CPU", 0), 0u) << m.device;
+  EXPECT_GT(m.device_total_bytes, 0u);
 }
 
 TEST_F(DemoEngine, FullContextEndsGeneration) {

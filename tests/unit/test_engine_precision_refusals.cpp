@@ -35,11 +35,14 @@ LoadOptions at(const std::string& precision, double budget_gib = 0) {
   return o;
 }
 
-// The demo model's plan for a preset, with the request the engine makes.
+// The demo model's plan for a preset, with the request the engine makes on
+// the CPU backend (fp32 activations and KV cache).
 quant::MemoryPlan demo_plan(const ModelInfo& info, const std::string& preset) {
   quant::PlanRequest request;
   request.context_tokens = info.context_tokens;
   request.max_image_pixels = info.preprocess.max_pixels;
+  request.activation_bytes = 4;
+  request.kv_element_bytes = 4;
   auto plan = quant::plan_memory(info.config, quant::parse_precision(preset)->policy, request);
   EXPECT_TRUE(plan.ok()) << plan.message();
   return *plan;

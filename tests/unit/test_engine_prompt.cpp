@@ -25,7 +25,7 @@ using Ids = std::vector<int32_t>;
 const ImageTokenIds kTiny{590, 588, 589};
 constexpr int32_t P = 590, S = 588, E = 589;
 
-// Published Qwen3 ids (MODEL.md §1.5): the demo model uses the real vocabulary.
+// Published Qwen3 ids (docs/model.md §1.5): the demo model uses the real vocabulary.
 constexpr int32_t kImStart = 151644, kImEnd = 151645, kUser = 872, kAssistant = 77091, kNewline = 198;
 constexpr int32_t kVisionStart = 151652, kVisionEnd = 151653, kImagePad = 151655;
 
@@ -182,7 +182,7 @@ class EnginePrompt : public ::testing::Test {
   PromptContext ctx_;
 };
 
-// The template's tokens around one image (MODEL.md §5.1), the image widened to
+// The template's tokens around one image (docs/model.md §5.1), the image widened to
 // 64 pads: a 64x64 image is upscaled to 256x256 by the demo's min_pixels, a
 // 16x16 patch grid, 64 tokens (cases-demo.json's reference grid for such an image).
 TEST_F(EnginePrompt, OneImageTurnHasTheTemplateTokensAndExpandedPads) {

@@ -12,7 +12,9 @@
 #include "core/engine/logit_rows.h"
 #include "core/engine/metrics.h"
 #include "core/engine/sampling.h"
+#include "core/engine/engine.h"
 #include "core/engine/token_ids_json.h"
+#include "tests/unit/engine_test_support.h"
 
 namespace {
 
@@ -103,7 +105,7 @@ ql::model::GenerationConfig published() { return ql::model::published_generation
 TEST(EngineSampling, DefaultsComeFromGenerationConfig) {
   auto s = resolve_sampling({}, published());
   ASSERT_TRUE(s.ok()) << s.message();
-  // MODEL.md §1.6: temperature 0.7, top_p 0.8, top_k 20, repetition_penalty 1.0.
+  // docs/model.md §1.6: temperature 0.7, top_p 0.8, top_k 20, repetition_penalty 1.0.
   EXPECT_FLOAT_EQ(s->params.temperature, 0.7f);
   EXPECT_FLOAT_EQ(s->params.top_p, 0.8f);
   EXPECT_EQ(s->params.top_k, 20);
@@ -214,6 +216,22 @@ class EngineTokenSampler : public ::testing::Test {
     const float values[4] = {1.0f, 3.0f, 2.9f, -1.0f};
     backend_->write(*logits_, values, sizeof(values));
   }
+  // One pick with the sampler's next settings and draw, through the backend's op.
+  int32_t pick(TokenSampler& sampler, const std::vector<int32_t>& history) {
+    const ql::model::SamplingStep step = sampler.next();
+    auto inputs = backend_->new_tensor(ql::backend::DType::kI32, 1, ql::backend::kSamplingInputsWords);
+    const auto in = ql::backend::sampling_inputs(step.params, step.uniform);
+    backend_->write(*inputs, &in, sizeof in);
+    auto seen = backend_->new_tensor(ql::backend::DType::kI32, 1, 4);
+    std::vector<int32_t> mask(4, 0);
+    for (int32_t t : history) mask[static_cast<size_t>(t)] = 1;
+    backend_->write(*seen, mask.data(), 16);
+    auto token = backend_->new_tensor(ql::backend::DType::kI32, 1, 1);
+    backend_->sample(*logits_, *inputs, seen.get(), *token);
+    int32_t id = -1;
+    backend_->read(*token, &id, 4);
+    return id;
+  }
   std::unique_ptr<ql::backend::Backend> backend_;
   ql::backend::TensorPtr logits_;
 };
@@ -222,7 +240,7 @@ TEST_F(EngineTokenSampler, GreedyPicksTheLargestLogit) {
   ResolvedSampling s;
   s.params.temperature = 0;
   TokenSampler sampler(s);
-  EXPECT_EQ(sampler.pick(*backend_, *logits_, {}), 1);
+  EXPECT_EQ(pick(sampler, {}), 1);
 }
 
 TEST_F(EngineTokenSampler, HistoryReachesTheRepetitionPenalty) {
@@ -231,7 +249,7 @@ TEST_F(EngineTokenSampler, HistoryReachesTheRepetitionPenalty) {
   s.params.repetition_penalty = 2.0f;  // token 1: 3.0 -> 1.5, below token 2's 2.9
   TokenSampler sampler(s);
   const std::vector<int32_t> history = {1};
-  EXPECT_EQ(sampler.pick(*backend_, *logits_, history), 2);
+  EXPECT_EQ(pick(sampler, history), 2);
 }
 
 TEST_F(EngineTokenSampler, SeedDecidesTheSampledSequence) {
@@ -241,7 +259,7 @@ TEST_F(EngineTokenSampler, SeedDecidesTheSampledSequence) {
     s.seed = seed;
     TokenSampler sampler(s);
     std::vector<int32_t> out;
-    for (int i = 0; i < 40; ++i) out.push_back(sampler.pick(*backend_, *logits_, {}));
+    for (int i = 0; i < 40; ++i) out.push_back(pick(sampler, {}));
     return out;
   };
   const auto a = sequence(1), b = sequence(1), c = sequence(2);
@@ -256,7 +274,11 @@ TEST(EngineMetrics, TimingsFollowTheClock) {
   using namespace std::chrono;
   steady_clock::time_point t{};
   MetricsRecorder rec([&] { return t; });
-  rec.memory(1000, 500);
+  ql::backend::MemoryInfo mem;
+  mem.kv_cache = 600;
+  mem.workspace = 400;
+  mem.device = "test device";
+  rec.memory(mem, 500, 1000);
   rec.begin();
   EXPECT_TRUE(rec.snapshot().generating);
   rec.prompt(80, 20);
@@ -276,13 +298,17 @@ TEST(EngineMetrics, TimingsFollowTheClock) {
   EXPECT_DOUBLE_EQ(m.last_token_ms, 30.0);
   EXPECT_DOUBLE_EQ(m.mean_token_ms, 20.0);
   EXPECT_DOUBLE_EQ(m.decode_tokens_per_s, 50.0);
-  EXPECT_EQ(m.memory_bytes(), 1500u);
+  EXPECT_EQ(m.memory_bytes(), 1500u);  // weights 500 + KV 600 + workspace 400
+  EXPECT_EQ(m.backend_bytes, 1000u);
+  EXPECT_EQ(m.device, "test device");
 }
 
 TEST(EngineMetrics, NewRequestResetsTimingsKeepsMemory) {
   std::chrono::steady_clock::time_point t{};
   MetricsRecorder rec([&] { return t; });
-  rec.memory(7, 3);
+  ql::backend::MemoryInfo mem;
+  mem.kv_cache = 7;
+  rec.memory(mem, 3, 7);
   rec.begin();
   rec.token();
   rec.begin();
@@ -290,6 +316,38 @@ TEST(EngineMetrics, NewRequestResetsTimingsKeepsMemory) {
   EXPECT_EQ(m.generated_tokens, 0);
   EXPECT_EQ(m.ttft_ms, 0.0);
   EXPECT_EQ(m.memory_bytes(), 10u);
+}
+
+}  // namespace
+
+// ---- sizes a user types are checked before anything is allocated ------------------------
+
+namespace {
+
+using namespace ql::engine;
+
+TEST(EngineLoadSizes, ContextAboveTheModelsPositionsIsRefused) {
+  Engine e;
+  LoadOptions o;
+  o.backend = ql::backend::BackendChoice::kCpu;
+  o.context_tokens = 1 << 22;  // the demo model has 32768 positions
+  auto st = e.load(ql::engine::testing::demo_model_dir(), o);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("context size 4194304 is more than the model's 32768 positions"), std::string::npos)
+      << st.message();
+  EXPECT_FALSE(e.info().has_value()) << "nothing was loaded";
+  o.context_tokens = 32768;  // the limit itself is fine
+  EXPECT_TRUE(e.load(ql::engine::testing::demo_model_dir(), o).ok());
+}
+
+TEST(EngineLoadSizes, AbsurdThreadCountsAreRefused) {
+  Engine e;
+  LoadOptions o;
+  o.backend = ql::backend::BackendChoice::kCpu;
+  o.threads = 1000000;
+  auto st = e.load(ql::engine::testing::demo_model_dir(), o);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("thread count 1000000 is more than 1024"), std::string::npos) << st.message();
 }
 
 }  // namespace

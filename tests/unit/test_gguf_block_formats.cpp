@@ -1,4 +1,4 @@
-// GGUF block formats (FORMATS.md §3): small blocks whose bytes are worked out
+// GGUF block formats (docs/formats.md §3): small blocks whose bytes are worked out
 // by hand from the spec, then error bounds of dequantize(quantize(x)) on
 // random rows for every type the exporter writes.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The GGUF container (FORMATS.md §2): the header and tensor table checked
+// The GGUF container (docs/formats.md §2): the header and tensor table checked
 // byte by byte against bytes this test builds itself from the spec, and the
 // reader on good and malformed files.
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 namespace ql::io::gguf {
 namespace {
 
-// ---- the test's own little GGUF encoder, straight from FORMATS.md §2.1 ----
+// ---- the test's own little GGUF encoder, straight from docs/formats.md §2.1 ----
 struct Bytes {
   std::string s;
   void u8(uint8_t v) { s.push_back(static_cast<char>(v)); }

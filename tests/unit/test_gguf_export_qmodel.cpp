@@ -2,7 +2,7 @@
 // 256, expert width 256, GQA 4, one dense layer; two shards): exported at each
 // of the six precisions, read back with the GGUF reader, every tensor checked
 // for name, order, shape, type (the mapping and type tables written out
-// below from FORMATS.md §4-§5 and llama-quant.cpp) and values (16/32-bit
+// below from docs/formats.md §4-§5 and llama-quant.cpp) and values (16/32-bit
 // exact, quantized within each format's error), plus the metadata keys.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// Which GGUF type each tensor gets: the converter's rules (FORMATS.md §4.3,
+// Which GGUF type each tensor gets: the converter's rules (docs/formats.md §4.3,
 // §5.2) and llama-quantize's Q4_K_M / Q4_0 / IQ4_NL mixes (§4.4 and
 // src/llama-quant.cpp) on the shapes of the published Qwen3-VL-30B-A3B, of a
 // model with 8 experts, and of rows too short for the K-quants. The expected

@@ -1,4 +1,4 @@
-// bitsandbytes-format export (FORMATS.md §6, §7) of the three tiny
+// bitsandbytes-format export (docs/formats.md §6, §7) of the three tiny
 // checkpoints, int8 and nf4, read back from the files: every tensor's name,
 // dtype and shape against the list derived here from §6; the 16-bit tensors
 // the source's values (byte for byte where no conversion is due); the
@@ -237,7 +237,7 @@ TEST_P(BnbExport, QuantizedModulesDecodeWithinTheFormatsBound) {
   EXPECT_GE(modules, 20u);
 }
 
-// FORMATS.md §6.4, written out: BitsAndBytesConfig.to_dict() of each export.
+// docs/formats.md §6.4, written out: BitsAndBytesConfig.to_dict() of each export.
 nlohmann::json spec_quantization_config(const std::string& precision) {
   if (precision == "nf4")
     return nlohmann::json::parse(R"({

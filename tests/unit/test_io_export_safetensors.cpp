@@ -1,4 +1,4 @@
-// Plain safetensors export (core/io/export.h, FORMATS.md §8) on the three tiny
+// Plain safetensors export (core/io/export.h, docs/formats.md §8) on the three tiny
 // real checkpoints: the demo model (bf16, two shards, real vocabulary),
 // tiny-b (f32) and tiny-c (bf16, experts in transformers-5 orientation).
 // Read back with core/model/checkpoint.h: every tensor byte-identical for bf16

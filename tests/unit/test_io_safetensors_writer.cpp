@@ -1,4 +1,4 @@
-// core/io/safetensors_writer.h: the header bytes against FORMATS.md §1.1
+// core/io/safetensors_writer.h: the header bytes against docs/formats.md §1.1
 // written out by hand, the reference writer's buffer order, shard planning
 // and the index file as transformers writes them, and whole files read back
 // by the checkpoint reader (core/model/safetensors.h).

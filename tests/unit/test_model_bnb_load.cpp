@@ -132,13 +132,15 @@ Result<LoadedWeights> load_weights(const std::string& dir, const std::string& pr
   model::WeightLoadOptions options;
   QL_ASSIGN_OR_RETURN(quant::PrecisionChoice choice, quant::parse_precision(precision));
   options.policy = choice.policy;
-  QL_ASSIGN_OR_RETURN(l.weights,
-                      model::load_model_weights(l.config, *l.checkpoint, report, *l.backend, options, {}, nullptr));
+  const auto source = model::checkpoint_source(*l.checkpoint);
+  QL_ASSIGN_OR_RETURN(l.weights, model::load_model_weights(l.config, *source, l.checkpoint.get(), &report, *l.backend,
+                                                           options, {}, nullptr));
   return l;
 }
 
-std::vector<float> decoded(const backend::WeightPtr& w) {
-  const auto& cw = backend::cpu::weight_arg(*w, "test", "w");
+// Matrix `m` of a weight (of a stack of experts), decoded.
+std::vector<float> decoded(const backend::WeightPtr& w, int64_t m = 0) {
+  const auto& cw = backend::cpu::weight_arg(*w, "test", "w").matrix(m);
   std::vector<float> out(static_cast<size_t>(cw.rows() * cw.cols()));
   backend::cpu::decode_rows(cw, 0, cw.rows(), out.data());
   return out;
@@ -242,8 +244,9 @@ void expect_prequantized_weights(const std::string& checkpoint, const std::strin
   for (size_t i = 0; i < a.layers.size(); ++i) {
     if (!a.layers[i].is_moe) continue;
     EXPECT_EQ(decoded(a.layers[i].moe.router), decoded(b.layers[i].moe.router));
-    EXPECT_EQ(decoded(a.layers[i].moe.gate_up.back()), decoded(b.layers[i].moe.gate_up.back()));
-    EXPECT_EQ(decoded(a.layers[i].moe.down.front()), decoded(b.layers[i].moe.down.front()));
+    const int64_t last = a.layers[i].moe.gate_up->stack() - 1;
+    EXPECT_EQ(decoded(a.layers[i].moe.gate_up, last), decoded(b.layers[i].moe.gate_up, last));
+    EXPECT_EQ(decoded(a.layers[i].moe.down, 0), decoded(b.layers[i].moe.down, 0));
   }
 }
 
@@ -261,7 +264,7 @@ TEST(BnbLoad, PreQuantizedModulesKeepTheirFormatUnderAnyPrecision) {
   ASSERT_TRUE(bnb_testing::export_bnb(bnb_testing::checkpoint_dir("demo"), tmp.file("int8"), "int8").ok());
   auto loaded = load_weights(tmp.file("int8"), "nf4");
   ASSERT_TRUE(loaded.ok()) << loaded.message();
-  EXPECT_EQ(loaded->weights.layers[0].moe.gate_up[0]->format(), backend::WeightFormat::kNF4);
+  EXPECT_EQ(loaded->weights.layers[0].moe.gate_up->format(), backend::WeightFormat::kNF4);
   EXPECT_EQ(loaded->weights.layers[0].q->format(), backend::WeightFormat::kInt8Rowwise);
 }
 

@@ -1,4 +1,4 @@
-// A bitsandbytes folder that is not what FORMATS.md §6 describes is refused
+// A bitsandbytes folder that is not what docs/formats.md §6 describes is refused
 // before any weight is used, with a line naming the tensor and its module:
 // a missing or mis-shaped companion, a wrong dtype, a bad weight_format, an
 // unreadable or non-nf4 quant state, no double quantization; config.json's

@@ -1,4 +1,4 @@
-// Opening model folders (MODEL.md §2, FORMATS.md §1.2): a single
+// Opening model folders (docs/model.md §2, docs/formats.md §1.2): a single
 // model.safetensors, sharded checkpoints with an index, and each way the index
 // and the shards can disagree.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// config.json and generation_config.json parsing (MODEL.md §1): the published
+// config.json and generation_config.json parsing (docs/model.md §1): the published
 // file, the transformers-5 spelling, documented defaults, and every bad input
 // giving one line that names the file and the field.
 #include <gtest/gtest.h>

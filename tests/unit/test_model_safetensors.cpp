@@ -1,4 +1,4 @@
-// safetensors header parsing and validation (FORMATS.md §1.1): a good file
+// safetensors header parsing and validation (docs/formats.md §1.1): a good file
 // reads back; every malformed header gives one line naming the file and tensor.
 #include <gtest/gtest.h>
 
@@ -119,7 +119,7 @@ TEST(Safetensors, ValidButUnsupportedDtypesRefused) {
   }
 }
 
-// I8 and U8 hold bitsandbytes' codes (FORMATS.md §6.2, §6.3): one byte per
+// I8 and U8 hold bitsandbytes' codes (docs/formats.md §6.2, §6.3): one byte per
 // element, a 0-rank tensor is one element.
 TEST(Safetensors, BitsandbytesIntegerDtypesParse) {
   const std::string h =

@@ -1,6 +1,6 @@
 // The tensor schema against independent lists: the published tensors.txt for
 // the 30B config, the hand-written tiny list; parameter counts against
-// MODEL.md §2.2 and hand arithmetic.
+// docs/model.md §2.2 and hand arithmetic.
 #include <gtest/gtest.h>
 
 #include <fstream>

@@ -1,5 +1,5 @@
 // bitsandbytes' signed 8-bit dynamic map against the values printed in
-// FORMATS.md §7.3, and nearest-entry quantization onto it.
+// docs/formats.md §7.3, and nearest-entry quantization onto it.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +10,7 @@
 namespace ql::quant {
 namespace {
 
-// FORMATS.md §7.3, indices 0..127 (fp32, ascending; %.9g identifies each fp32 exactly).
+// docs/formats.md §7.3, indices 0..127 (fp32, ascending; %.9g identifies each fp32 exactly).
 const std::vector<float> kSpecNegativeHalf = {
     -0.992968738f, -0.978906274f, -0.96484375f, -0.950781226f, -0.936718762f, -0.922656238f, -0.908593774f,
     -0.89453125f, -0.880468726f, -0.866406262f, -0.852343738f, -0.838281274f, -0.82421875f, -0.810156226f,

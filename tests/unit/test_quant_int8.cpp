@@ -1,4 +1,4 @@
-// LLM.int8 weight quantization (FORMATS.md §7.1): hand-computed rows and the
+// LLM.int8 weight quantization (docs/formats.md §7.1): hand-computed rows and the
 // round-trip bound |W16 - dequant| <= SCB / 254 on random weights.
 #include <gtest/gtest.h>
 
@@ -34,7 +34,7 @@ TEST(QuantInt8, HandComputedRowsRoundHalfToEven) {
 }
 
 TEST(QuantInt8, DequantizeMultipliesBySpecConstant) {
-  // FORMATS.md §7.1: the reference multiplies CB * SCB by 7.874015718698502e-3.
+  // docs/formats.md §7.1: the reference multiplies CB * SCB by 7.874015718698502e-3.
   const std::vector<float> w = {1.0f, -0.5f, 0.25f, 0.0f, 0.0f, 0.0f};
   const auto q = quantize_ok(SourceTensor::f32("w", w.data(), 2, 3));
   std::vector<float> out(6, -1.0f);

@@ -29,7 +29,7 @@ std::vector<float> matmul_ok(const std::vector<float>& x, int64_t n, const Int8R
   return y;
 }
 
-// The dequantized weights in double, from the stored codes and SCB (§7.1).
+// The dequantized weights in double, from the stored codes and SCB (docs/formats.md §7.1).
 std::vector<double> dequantized(const Int8RowwiseWeight& w) {
   std::vector<double> d(w.codes.size());
   for (int64_t r = 0; r < w.rows; ++r) {

@@ -1,4 +1,4 @@
-// NF4 with double quantization in bitsandbytes' layout (FORMATS.md §7.2, §7.3):
+// NF4 with double quantization in bitsandbytes' layout (docs/formats.md §7.2, §7.3):
 // the code table, thresholds with ties to the lower level, high-nibble-first
 // packing, blocks of 64 over the flattened tensor (across rows, short last
 // block, odd counts), all-zero blocks, and round-trip bounds on random weights.
@@ -17,13 +17,13 @@
 namespace ql::quant {
 namespace {
 
-// FORMATS.md §7.2, index = code.
+// docs/formats.md §7.2, index = code.
 const std::vector<double> kSpecLevels = {
     -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
     -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
     0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
 };
-// FORMATS.md §7.2 decision thresholds.
+// docs/formats.md §7.2 decision thresholds.
 const std::vector<double> kSpecThresholds = {
     -0.8480964004993439, -0.6106329262256622, -0.4599952697753906, -0.33967943489551544, -0.23460740596055984,
     -0.13791173323988914, -0.045525018125772476, 0.03979014977812767, 0.1202552504837513, 0.2035212516784668,
@@ -38,7 +38,7 @@ const std::vector<float> kSpecThresholdsF32 = {
     -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f, 0.1202552504837513f, 0.2035212516784668f,
     0.2920137718319893f, 0.3893125355243683f, 0.5016634166240692f, 0.6427869200706482f, 0.8614784181118011f,
 };
-// Dynamic-map entries used by the hand-made cases (FORMATS.md §7.3).
+// Dynamic-map entries used by the hand-made cases (docs/formats.md §7.3).
 constexpr float kMap0 = -0.992968738f;    // index 0
 constexpr float kMap35 = -0.500781238f;   // index 35; index 219 is its negation
 
@@ -177,13 +177,22 @@ void check_round_trip(const std::vector<float>& x, int64_t rows, int64_t cols, c
   ASSERT_EQ(w.absmax_codes.size(), static_cast<size_t>(blocks));
   ASSERT_EQ(w.nested_absmax.size(), static_cast<size_t>((blocks + 255) / 256));
   std::vector<float> absmax(static_cast<size_t>(blocks), 0.0f);
-  double sum = 0.0;
   for (int64_t b = 0; b < blocks; ++b) {
     for (int64_t i = b * 64; i < std::min(n, b * 64 + 64); ++i) absmax[b] = std::fmax(absmax[b], std::fabs(x[i]));
-    sum += absmax[b];
+  }
+  // The mean in nf4.cpp's fixed order: chunks of 256 summed in double, then the chunk sums.
+  double sum = 0.0;
+  for (int64_t j = 0; j * 256 < blocks; ++j) {
+    double chunk = 0.0;
+    for (int64_t b = j * 256; b < std::min(blocks, j * 256 + 256); ++b) chunk += absmax[b];
+    sum += chunk;
   }
   const auto offset = static_cast<float>(sum / static_cast<double>(blocks));
   EXPECT_EQ(w.offset, offset);
+  // The exact mean (long double) and ours differ by rounding only.
+  long double exact = 0;
+  for (float a : absmax) exact += a;
+  EXPECT_NEAR(offset, static_cast<double>(exact / blocks), 1e-6 * std::fabs(offset) + 1e-30);
 
   std::vector<double> scale_dq(static_cast<size_t>(blocks));
   for (int64_t j = 0; j * 256 < blocks; ++j) {

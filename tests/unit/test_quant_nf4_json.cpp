@@ -1,4 +1,4 @@
-// The NF4 quant-state JSON (FORMATS.md §6.3) and the Python float formatting
+// The NF4 quant-state JSON (docs/formats.md §6.3) and the Python float formatting
 // it needs. Expected strings are what Python 3 prints: repr(x) / json.dumps.
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The NF4 matmul y = x . W^T (decoding blocks of rows on the fly) against a
 // double-precision product over the dequantized weights, which the test
-// dequantizes itself from the stored tensors (FORMATS.md §7.2, §7.3).
+// dequantizes itself from the stored tensors (docs/formats.md §7.2, §7.3).
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,5 +1,5 @@
 // Memory plans of the published Qwen3-VL-30B-A3B config. Expected bytes come
-// from MODEL.md §2 (shapes, §2.2 parameter counts) and the format definitions,
+// from docs/model.md §2 (shapes, §2.2 parameter counts) and the format definitions,
 // worked out here by hand, independently of the planner.
 #include <gtest/gtest.h>
 
@@ -80,7 +80,7 @@ class PublishedPlan : public ::testing::Test {
 
 TEST_F(PublishedPlan, Bf16IsTwoBytesPerParameter) {
   const MemoryPlan p = plan("bf16");
-  // MODEL.md §2.2 parameter counts, times 2 bytes.
+  // docs/model.md §2.2 parameter counts, times 2 bytes.
   EXPECT_EQ(p[Component::kVision], 2 * 538'631'408ull);
   EXPECT_EQ(p[Component::kAttention], 2 * 905'981'952ull);
   EXPECT_EQ(p[Component::kTextNorms], 2 * 198'656ull);

@@ -1,6 +1,7 @@
 // The workspace estimate of the published config, step by step, by hand from
-// the formulas documented in workspace_estimate.h: activations 2 bytes,
-// scores / router probabilities / logits / pixels 4 bytes.
+// the formulas documented in workspace_estimate.cpp: activations at the
+// request's element size (4 bytes by default: both backends compute in fp32),
+// scores / router probabilities / logits / indices 4 bytes.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -14,14 +15,14 @@ namespace ql::quant {
 namespace {
 
 // Text layer buffers per token row (published: H 2048, 32 x 128 q, 4 x 128 k and v, 8 of 128 experts, I 768):
-// residual + normed + q + k + v + attention out + o_proj out + rope cos/sin, then the MoE's 8 gathered
-// rows, gate_up, silu*up, down outputs and the weighted sum.
-constexpr uint64_t kAttentionRow = 2048 + 2048 + 4096 + 512 + 512 + 4096 + 2048 + 2 * 128;
-constexpr uint64_t kMoeRow = 8 * 2048 + 8 * 1536 + 8 * 768 + 8 * 2048 + 2048;
-// 2 bytes per activation; fp32 router probabilities (128) and top-8 weights and ids.
-constexpr uint64_t kTextRowBytes = 2 * (kAttentionRow + kMoeRow) + 4 * (128 + 8 + 8);
-// fp32 logits of one row plus the sampler's sorted copy.
-constexpr uint64_t kLogitRowBytes = 2 * 151936 * 4;
+// residual + normed + q + k + v + the normed k + attention out + rope cos/sin, then the MoE's router
+// logits, top-8 ids, weights and pair indices, the 8 input rows, gate_up, silu*up and down outputs.
+constexpr uint64_t kAttentionRow = 2048 + 2048 + 4096 + 512 + 512 + 512 + 4096 + 2 * 128;
+constexpr uint64_t kMoeRow = 128 + 4 * 8 + 8 * 2048 + 8 * 1536 + 8 * 768 + 8 * 2048;
+// 4 bytes per activation; fp32 router probabilities (128) and top-8 weights and ids; 32 bytes of inputs.
+constexpr uint64_t kTextRowBytes = 4 * (kAttentionRow + kMoeRow) + 4 * (128 + 8 + 8) + 32;
+// fp32 logits of one row plus the sampler's copy, and the row's gathered and normed hidden state.
+constexpr uint64_t kLogitRowBytes = 2 * 151936 * 4 + 2 * 2048 * 4;
 
 class PlanWorkspacePublished : public ::testing::Test {
  protected:
@@ -59,24 +60,28 @@ TEST_F(PlanWorkspacePublished, PrefillOfOneChunk) {
   const WorkspaceEstimate w = estimate_workspace(config_, PlanRequest{});
   // 2048 rows; scores of one head: 2048 queries x 8192 keys fp32; the last row's logits; the
   // largest image's 16,384 tokens capped at the 8192-token context, each with the merged
-  // embedding and 3 DeepStack features of 2048 values, 2 bytes each.
+  // embedding and 3 DeepStack features of 2048 values, 4 bytes each.
   EXPECT_EQ(w[WorkspaceStep::kPrefill],
-            2048 * kTextRowBytes + 2048ull * 8192 * 4 + kLogitRowBytes + 8192ull * 4 * 2048 * 2);
+            2048 * kTextRowBytes + 2048ull * 8192 * 4 + kLogitRowBytes + 8192ull * 4 * 2048 * 4);
   PlanRequest short_context;
   short_context.context_tokens = 1000;  // the chunk shrinks to the context
   EXPECT_EQ(estimate_workspace(config_, short_context)[WorkspaceStep::kPrefill],
-            1000 * kTextRowBytes + 1000ull * 1000 * 4 + kLogitRowBytes + 1000ull * 4 * 2048 * 2);
+            1000 * kTextRowBytes + 1000ull * 1000 * 4 + kLogitRowBytes + 1000ull * 4 * 2048 * 4);
+  // 2-byte activations (a 16-bit backend) halve the activation parts.
+  PlanRequest half;
+  half.activation_bytes = 2;
+  EXPECT_LT(estimate_workspace(config_, half)[WorkspaceStep::kPrefill], w[WorkspaceStep::kPrefill]);
 }
 
 TEST_F(PlanWorkspacePublished, VisionTowerOnTheLargestImage) {
   const WorkspaceEstimate w = estimate_workspace(config_, PlanRequest{});
-  // Per patch: 1536 fp32 pixel values (3 x 2 x 16 x 16); hidden, normed, qkv (3x), attention out,
-  // proj out, position embedding (8 x 1152), MLP 4304, rope cos/sin 2 x 72, at 2 bytes.
-  constexpr uint64_t per_patch = 1536 * 4 + 2 * (8 * 1152 + 4304 + 2 * 72);
-  // Scores of one head: 2048 queries x 65,536 keys fp32.
+  // Per patch: 1536 pixel values (3 x 2 x 16 x 16); hidden, normed, attention out, q, k, v (6 x 1152),
+  // the MLP's two 4304-wide intermediates, rope cos/sin 2 x 72, 4 tap weights, at 4 bytes; 4 tap indices.
+  constexpr uint64_t per_patch = 4 * (1536 + 6 * 1152 + 2 * 4304 + 2 * 72 + 4) + 4 * 4;
+  // Scores of one head: 2048 queries x 65,536 keys fp32 (the CPU's attention).
   constexpr uint64_t scores = 2048ull * 65536 * 4;
-  // Per merged token (16,384), 4 mergers: shuffled 4608, fc1 4608, out 2048, at 2 bytes.
-  constexpr uint64_t mergers = 16384ull * 4 * (4608 + 4608 + 2048) * 2;
+  // Per merged token (16,384), the merger running: normed input, fc1 and GELU outputs of 4608, at 4 bytes.
+  constexpr uint64_t mergers = 16384ull * 4 * 3 * 4608;
   EXPECT_EQ(w[WorkspaceStep::kVision], 65536 * per_patch + scores + mergers);
   EXPECT_EQ(w.largest(), WorkspaceStep::kVision);
   EXPECT_EQ(w.peak(), w[WorkspaceStep::kVision]);
@@ -91,10 +96,11 @@ TEST_F(PlanWorkspacePublished, SmallerImagesShrinkTheVisionStep) {
   PlanRequest r;
   r.max_image_pixels = 1'003'520;  // 3920 patches, 980 merged tokens
   const WorkspaceEstimate w = estimate_workspace(config_, r);
-  constexpr uint64_t per_patch = 1536 * 4 + 2 * (8 * 1152 + 4304 + 2 * 72);
-  EXPECT_EQ(w[WorkspaceStep::kVision],
-            3920 * per_patch + 2048ull * 3920 * 4 + 980ull * 4 * (4608 + 4608 + 2048) * 2);
-  EXPECT_EQ(w.largest(), WorkspaceStep::kLoading);
+  constexpr uint64_t per_patch = 4 * (1536 + 6 * 1152 + 2 * 4304 + 2 * 72 + 4) + 4 * 4;
+  EXPECT_EQ(w[WorkspaceStep::kVision], 3920 * per_patch + 2048ull * 3920 * 4 + 980ull * 4 * 3 * 4608);
+  // With that image the largest step is a prefill chunk of 2048 tokens (fp32 activations).
+  EXPECT_LT(w[WorkspaceStep::kVision], w[WorkspaceStep::kPrefill]);
+  EXPECT_EQ(w.largest(), WorkspaceStep::kPrefill);
 }
 
 }  // namespace

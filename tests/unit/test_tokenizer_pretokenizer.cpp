@@ -1,4 +1,4 @@
-// Pre-tokenization: the Qwen Split pattern (MODEL.md §5.3) run with PCRE2 must
+// Pre-tokenization: the Qwen Split pattern (docs/model.md §5.3) run with PCRE2 must
 // cut text exactly where Oniguruma (Hugging Face's engine) cuts it.
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@ using ql::text::PreTokenizer;
 using ql::text::Span;
 using Pieces = std::vector<std::string>;
 
-// The pattern as MODEL.md §5.3 prints it.
+// The pattern as docs/model.md §5.3 prints it.
 const char* kQwenPattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 

@@ -1,4 +1,4 @@
-// The real Qwen3 tokenizer.json: ids checked against MODEL.md §1.5 / §5.3 and
+// The real Qwen3 tokenizer.json: ids checked against docs/model.md §1.5 / §5.3 and
 // against entries read from the file itself (vocab and merges).
 #include <gtest/gtest.h>
 
@@ -60,7 +60,7 @@ TEST_F(QwenTokenizer, EverySpecialTokenOfTheSpec) {
 TEST_F(QwenTokenizer, TextIsSplitAroundSpecialTokens) {
   // "hi" is vocab entry 6023 in the file.
   EXPECT_EQ(tok().encode("<|im_start|>user\nhi<|im_end|>\n"), (Ids{151644, 872, 198, 6023, 151645, 198}));
-  // The rendered example of MODEL.md §5.1.
+  // The rendered example of docs/model.md §5.1.
   const Ids ids = tok().encode(
       "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What is shown in this "
       "picture?<|im_end|>\n<|im_start|>assistant\n");
@@ -166,7 +166,7 @@ TEST_F(QwenTokenizer, VocabularyAccessors) {
   EXPECT_EQ(tok().id_to_token(151669), "");
   EXPECT_EQ(tok().token_to_id("\xC4\xA0world"), 1879);
   EXPECT_EQ(tok().token_to_id("no such token"), std::nullopt);
-  // MODEL.md §5.3: 151,387 merges; the file's first is ["Ġ", "Ġ"].
+  // docs/model.md §5.3: 151,387 merges; the file's first is ["Ġ", "Ġ"].
   EXPECT_EQ(tok().merge_count(), 151387u);
   EXPECT_EQ(tok().merge(0), (std::pair<std::string_view, std::string_view>{"\xC4\xA0", "\xC4\xA0"}));
 }

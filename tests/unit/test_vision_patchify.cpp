@@ -1,5 +1,5 @@
 // Patch order, temporal duplication, normalisation and the grid/token counts of
-// preprocess_image, checked against MODEL.md §4.1 steps 4-6.
+// preprocess_image, checked against docs/model.md §4.1 steps 4-6.
 #include <gtest/gtest.h>
 
 #include <cmath>

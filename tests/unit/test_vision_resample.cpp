@@ -1,5 +1,5 @@
 // The uint8 antialiased bicubic resampler: taps and outputs worked out by hand
-// from the algorithm in MODEL.md §4.1 step 3, plus properties that hold for any
+// from the algorithm in docs/model.md §4.1 step 3, plus properties that hold for any
 // correct implementation.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// smart_resize against cases worked out by hand from MODEL.md §4.1 step 2
+// smart_resize against cases worked out by hand from docs/model.md §4.1 step 2
 // (factor 32, Python's half-to-even round, float64).
 #include <gtest/gtest.h>
 

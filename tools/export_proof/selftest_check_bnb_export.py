@@ -4,7 +4,7 @@
   python3 tools/export_proof/selftest_check_bnb_export.py [--keep DIR]
 
 Makes a small random source checkpoint of the Qwen3-VL-MoE tensor layout, writes int8 and nf4
-exports of it with a plain numpy implementation of FORMATS.md section 7 (not our C++ writer), and
+exports of it with a plain numpy implementation of docs/formats.md section 7 (not our C++ writer), and
 runs the checker on them: the faithful exports must pass, and each deliberately broken copy (nibble
 order swapped, quant-state JSON compacted, weight_format missing, a norm changed, lm_head quantized,
 a quantization_config key missing, experts quantized, a shape transposed) must fail. Also checks

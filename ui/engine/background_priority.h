@@ -1,6 +1,6 @@
 #pragma once
 // Makes the calling thread a background one for the scheduler, so that the
-// engine's compute never delays the UI thread (DESIGN.md, "Threads"; the ui
+// engine's compute never delays the UI thread (docs/architecture.md §7; the ui
 // tests hold the event loop to 50 ms). Threads it starts afterwards inherit
 // the setting: the engine thread calls this first, so the CPU backend's
 // thread pool, created when a model loads, runs in the background too.

@@ -1,5 +1,5 @@
 #pragma once
-// The UI thread's handle on the engine (DESIGN.md, "Threads"). The Engine
+// The UI thread's handle on the engine (docs/architecture.md §7). The Engine
 // lives on a worker thread owned by this object; every call here returns at
 // once: work is posted to the worker as a queued call, and results come back
 // as signals, delivered on the UI thread (queued). Nothing here blocks on the

@@ -1,5 +1,5 @@
 #pragma once
-// The engine's side of EngineController (DESIGN.md, "Threads"): a QObject
+// The engine's side of EngineController (docs/architecture.md §7): a QObject
 // living on the engine thread. The controller posts each job as a queued call
 // to one of the methods below; they run the Engine (blocking, on this thread)
 // and report through signals, which the controller relays to the UI thread.

@@ -22,6 +22,7 @@
 #include <QTabWidget>
 #include <QVBoxLayout>
 
+#include "core/backend/backend_registry.h"
 #include "ui/charts/charts_panel.h"
 #include "ui/chat/chat_panel.h"
 #include "ui/chat/conversation_list.h"
@@ -145,6 +146,16 @@ void MainWindow::buildDocks() {
   model_dock_->raise();
 
   charts_ = new ChartsPanel(engine_);
+  // On a GPU the memory chart also draws the device's memory, as the engine
+  // last read it (cudaMemGetInfo after loading and at every token).
+  if (backend::find_backend_provider("cuda")) {
+    charts_->setDeviceMemoryReader([engine = engine_]() -> std::optional<DeviceMemory> {
+      const engine::Metrics m = engine->metrics();
+      if (m.device_total_bytes == 0 || m.device.rfind("CPU", 0) == 0) return std::nullopt;
+      return DeviceMemory{m.device_total_bytes - std::min(m.device_total_bytes, m.device_free_bytes),
+                          m.device_total_bytes};
+    });
+  }
   charts_dock_ = new QDockWidget(tr("Live charts"), this);
   charts_dock_->setObjectName("chartsDock");
   charts_dock_->setWidget(scrolling(charts_));
@@ -355,7 +366,8 @@ void MainWindow::updateModelStatus() {
   } else {
     model_status_->setText(tr("%1 · %2 · weights %3 · %4")
                                .arg(folder_name(dir), QString::fromStdString(info->precision),
-                                    human_bytes(info->weight_bytes), QString::fromStdString(info->backend_name)));
+                                    human_bytes(info->weight_bytes),
+                                    QString::fromStdString(info->device.empty() ? info->backend_name : info->device)));
     setWindowTitle(tr("QuantLens — %1").arg(folder_name(dir)));
   }
   if (is_demo_model(dir)) {

@@ -21,6 +21,7 @@
 #include "core/vision/preprocess_config.h"
 #include "ui/model/precision_editor.h"
 #include "ui/model/sampling_editor.h"
+#include "core/backend/backend_registry.h"
 #include "ui/model/system_memory.h"
 
 namespace ql::ui {
@@ -37,6 +38,14 @@ ModelPanel::ModelPanel(EngineController* engine, AppSettings* settings, QWidget*
     : QWidget(parent), engine_(engine), settings_(settings) {
   setObjectName("modelPanel");
   machine_ram_gib_ = machine_ram_gib().value_or(0.0);
+  // A usable GPU (the CUDA backend registered by the app, and its probe
+  // passing): the default budget is its free memory.
+  if (const auto* cuda = backend::find_backend_provider("cuda")) {
+    if (auto probe = cuda->probe(); probe.ok() && cuda->free_memory) {
+      gpu_free_gib_ = static_cast<double>(cuda->free_memory()) / (1024.0 * 1024.0 * 1024.0);
+      gpu_description_ = QString::fromStdString(*probe);
+    }
+  }
 
   auto* content = new QWidget;
   // Wide enough for the form's labels and values side by side (the scroll
@@ -125,12 +134,16 @@ QWidget* ModelPanel::buildPrecisionBox() {
   form->addRow(tr("Memory budget"), budget_row);
   budget_note_ = new QLabel(box);
   budget_note_->setWordWrap(true);
-  budget_note_->setText(machine_ram_gib_ > 0
-                            ? tr("This machine's RAM: %1 GiB (/proc/meminfo). CPU backend: no GPU, so the "
-                                 "budget is RAM.")
-                                  .arg(machine_ram_gib_, 0, 'f', 1)
-                            : tr("This machine's RAM could not be read (/proc/meminfo); %1 GiB is a guess.")
-                                  .arg(kFallbackBudgetGib));
+  if (gpu_free_gib_ > 0) {
+    budget_note_->setText(tr("GPU: %1. The default budget is its free memory.").arg(gpu_description_));
+  } else {
+    budget_note_->setText(machine_ram_gib_ > 0
+                              ? tr("This machine's RAM: %1 GiB (/proc/meminfo). CPU backend: no GPU, so the "
+                                   "budget is RAM.")
+                                    .arg(machine_ram_gib_, 0, 'f', 1)
+                              : tr("This machine's RAM could not be read (/proc/meminfo); %1 GiB is a guess.")
+                                    .arg(kFallbackBudgetGib));
+  }
   form->addRow(budget_note_);
 
   context_ = new QSpinBox(box);
@@ -209,11 +222,16 @@ QWidget* ModelPanel::buildSystemPromptBox() {
   return box;
 }
 
+double ModelPanel::defaultBudgetGib() const {
+  if (gpu_free_gib_ > 0) return gpu_free_gib_;
+  return machine_ram_gib_ > 0 ? machine_ram_gib_ : kFallbackBudgetGib;
+}
+
 void ModelPanel::restoreSettings() {
   const QSignalBlocker b1(precision_), b2(budget_), b3(context_), b4(batch_);
   if (!precision_->setPrecision(settings_->precision())) precision_->setPrecision("bf16");
   const double budget = settings_->memoryBudgetGib();
-  budget_->setValue(budget > 0 ? budget : (machine_ram_gib_ > 0 ? machine_ram_gib_ : kFallbackBudgetGib));
+  budget_->setValue(budget > 0 ? budget : defaultBudgetGib());
   context_->setValue(settings_->contextTokens());
   batch_->setValue(settings_->batch());
   sampling_->setSettings(settings_->sampling());

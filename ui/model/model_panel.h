@@ -46,6 +46,8 @@ class ModelPanel : public QWidget {
   LoadSettings loadSettings() const;
   const PlanEstimate& estimate() const { return estimate_; }
   double machineRamGib() const { return machine_ram_gib_; }
+  // The GPU's free memory when one is usable, else the machine's RAM.
+  double defaultBudgetGib() const;
 
   QMenu* recentMenu() const { return recent_menu_; }
   PrecisionEditor* precisionEditor() const { return precision_; }
@@ -88,6 +90,8 @@ class ModelPanel : public QWidget {
   int64_t max_image_pixels_ = 16777216;
   PlanEstimate estimate_;
   double machine_ram_gib_ = 0;
+  double gpu_free_gib_ = 0;  // > 0: a usable GPU with this much free memory
+  QString gpu_description_;
   QString loading_dir_;  // the load this panel started, while it runs
 
   QLabel* folder_label_ = nullptr;

@@ -1,7 +1,7 @@
 #pragma once
 // fp32 rows to GGUF tensor bytes and back, for every type the exporter
 // writes: F32, F16, BF16 and ggml's block formats Q8_0, Q4_0, Q5_0, Q5_1,
-// Q4_K, Q5_K, Q6_K and IQ4_NL (FORMATS.md §3). The quantizers reproduce
+// Q4_K, Q5_K, Q6_K and IQ4_NL (docs/formats.md §3). The quantizers reproduce
 // ggml's reference quantizers without an importance matrix bit for bit
 // (quantize_row_*_ref / quantize_iq4_nl, what llama-quantize and the
 // converter run), so the files equal llama.cpp's own.
@@ -41,7 +41,7 @@ void dequantize_q6_k(const uint8_t* x, float* y, int64_t k);
 void quantize_iq4_nl(const float* x, uint8_t* y, int64_t k);
 void dequantize_iq4_nl(const uint8_t* x, float* y, int64_t k);
 
-// IQ4_NL's 16 levels (FORMATS.md §3.8).
+// IQ4_NL's 16 levels (docs/formats.md §3.8).
 inline constexpr int8_t kIq4NlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};
 

@@ -1,5 +1,5 @@
 #pragma once
-// The GGUF type llama.cpp's converter gives each tensor (FORMATS.md §4.3,
+// The GGUF type llama.cpp's converter gives each tensor (docs/formats.md §4.3,
 // ModelBase.prepare_tensors and MmprojModel.tensor_force_quant): 1-D tensors,
 // norms, the MoE router, position embeddings and non-".weight" names stay
 // F32; the mmproj patch kernels are F16 in an F16 file and F32 otherwise;

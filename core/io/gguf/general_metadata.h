@@ -1,6 +1,6 @@
 #pragma once
 // The general.* keys llama.cpp's converter writes before the architecture
-// keys (gguf-py metadata.py, FORMATS.md §4.1): the sampling defaults of
+// keys (gguf-py metadata.py, docs/formats.md §4.1): the sampling defaults of
 // generation_config.json, then the model's name and the parts derived from
 // config.json's _name_or_path and the folder name (model_id.h), and a size
 // label from the parameter count when none was derived. Not written (they come from a README model card or

@@ -12,7 +12,7 @@ struct Row {
   GgmlTypeTraits traits;
 };
 
-// FORMATS.md §2.2 (sizes of the IQ super-block types from ggml-common.h).
+// docs/formats.md §2.2 (sizes of the IQ super-block types from ggml-common.h).
 constexpr std::array<Row, 32> kTypes = {{
     {0, {"f32", 1, 4, false}},
     {1, {"f16", 1, 2, false}},

@@ -1,5 +1,5 @@
 #pragma once
-// ggml tensor types (FORMATS.md §2.2): ids as GGUF stores them, block sizes and
+// ggml tensor types (docs/formats.md §2.2): ids as GGUF stores them, block sizes and
 // bytes per block, plus llama.cpp's file-type enum (general.file_type). The
 // table covers every id a GGUF reader may meet; the exporter writes only the
 // types block_quants.h can produce.

@@ -1,5 +1,5 @@
 #pragma once
-// The GGUF v3 container layout (FORMATS.md §2.1): magic, version, counts,
+// The GGUF v3 container layout (docs/formats.md §2.1): magic, version, counts,
 // typed KV pairs, tensor infos, zero padding to the alignment, then the tensor
 // data, each tensor padded to the alignment. Sizes follow from the types
 // alone, so the whole header is encoded before any tensor is produced and

@@ -1,5 +1,5 @@
 #pragma once
-// Reads a GGUF file back (FORMATS.md §2): header, typed KV pairs and tensor
+// Reads a GGUF file back (docs/formats.md §2): header, typed KV pairs and tensor
 // infos are parsed and checked completely when the file is opened (every
 // length against the file size, every type id, offsets aligned and inside the
 // data section, no duplicate names); tensor data is memory-mapped, not copied.

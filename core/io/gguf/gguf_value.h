@@ -1,5 +1,5 @@
 #pragma once
-// GGUF metadata values (FORMATS.md §2.1): the 13 value types, scalars and
+// GGUF metadata values (docs/formats.md §2.1): the 13 value types, scalars and
 // one-level arrays, held in one small struct that the writer encodes and the
 // reader decodes. A scalar is stored as a one-element list internally.
 #include <cstdint>

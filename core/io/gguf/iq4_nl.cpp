@@ -1,4 +1,4 @@
-// IQ4_NL (FORMATS.md §3.8): blocks of 32 with one fp16 scale and 4-bit
+// IQ4_NL (docs/formats.md §3.8): blocks of 32 with one fp16 scale and 4-bit
 // indices into a fixed non-uniform table of 16 levels (the NF4-like GGUF
 // type). Quantizer: ggml's quantize_iq4_nl without an importance matrix
 // (weights x^2, 7 tries each side of the first guess); nibbles as Q4_0.

@@ -1,5 +1,5 @@
 #pragma once
-// Pieces shared by the K-quant reference quantizers (FORMATS.md §3.3-§3.6):
+// Pieces shared by the K-quant reference quantizers (docs/formats.md §3.3-§3.6):
 // ggml's integer rounding, the scale (+ min) searches, and the 6-bit
 // scale/min packing of Q4_K and Q5_K. Everything rounds in fp32 exactly as
 // ggml's C reference does.

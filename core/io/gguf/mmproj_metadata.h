@@ -1,5 +1,5 @@
 #pragma once
-// The clip.* keys of the vision projector GGUF (FORMATS.md §5.1;
+// The clip.* keys of the vision projector GGUF (docs/formats.md §5.1;
 // MmprojModel / Qwen3VLVisionModel.set_gguf_parameters), after the general.*
 // keys, in the converter's order, with general.file_type first and
 // general.quantization_version last.

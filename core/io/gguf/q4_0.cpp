@@ -1,4 +1,4 @@
-// Q4_0 (FORMATS.md §3.2): blocks of 32, fp16 d = max/-8 where max is the
+// Q4_0 (docs/formats.md §3.2): blocks of 32, fp16 d = max/-8 where max is the
 // signed value of largest magnitude (the first on ties); code q = x/d + 8.5
 // truncated, at most 15. Byte j: element j in the low nibble, j+16 high.
 #include "core/io/gguf/strict_float.h"

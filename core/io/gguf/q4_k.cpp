@@ -1,4 +1,4 @@
-// Q4_K (FORMATS.md §3.4): super-blocks of 256 = 8 sub-blocks of 32, each with
+// Q4_K (docs/formats.md §3.4): super-blocks of 256 = 8 sub-blocks of 32, each with
 // a 6-bit scale and 6-bit min under fp16 super-scales d and dmin; 4-bit codes.
 // Layout: d, dmin, scales[12], qs[128] (144 bytes).
 #include "core/io/gguf/strict_float.h"

@@ -1,4 +1,4 @@
-// Q5_0 and Q5_1 (FORMATS.md §3.2): blocks of 32 with 5-bit codes; the low
+// Q5_0 and Q5_1 (docs/formats.md §3.2): blocks of 32 with 5-bit codes; the low
 // four bits are packed as Q4_0's nibbles, the fifth bit of element j is bit j
 // of a little-endian u32 `qh`. Q5_0 is symmetric (d = max/-16, like Q4_0);
 // Q5_1 stores a minimum and d = (max-min)/31. llama-quantize falls back to

@@ -1,4 +1,4 @@
-// Q5_K (FORMATS.md §3.5): Q4_K's super-block with 5-bit codes; the fifth bits
+// Q5_K (docs/formats.md §3.5): Q4_K's super-block with 5-bit codes; the fifth bits
 // go to qh[32]. Layout: d, dmin, scales[12], qh[32], qs[128] (176 bytes).
 // llama-quantize uses it for some tensors of the 4-bit mixes (attn_output
 // with 8 experts, attn_v / early ffn_down in IQ4_NL files).

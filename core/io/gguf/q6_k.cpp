@@ -1,4 +1,4 @@
-// Q6_K (FORMATS.md §3.6): super-blocks of 256 = 16 groups of 16 with signed
+// Q6_K (docs/formats.md §3.6): super-blocks of 256 = 16 groups of 16 with signed
 // 8-bit group scales under one fp16 d; 6-bit codes stored +32, low four bits
 // in ql[128], high two in qh[64]. Layout: ql, qh, scales[16], d (210 bytes).
 // llama-quantize's Q4_K_M gives it to output.weight and to the ffn_down /

@@ -1,4 +1,4 @@
-// Q8_0 (FORMATS.md §3.1): blocks of 32 values, fp16 scale d = absmax/127 then
+// Q8_0 (docs/formats.md §3.1): blocks of 32 values, fp16 scale d = absmax/127 then
 // 32 int8 codes round(x/d), rounding half away from zero (C roundf).
 #include "core/io/gguf/strict_float.h"
 

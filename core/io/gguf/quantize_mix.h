@@ -4,7 +4,7 @@
 // order (sorted by layer, then name), the type of each tensor (the mix's
 // per-category overrides, the 8-expert bumps, use_more_bits, and the
 // fallback chain for rows that are not whole blocks), and the tensors it
-// would refuse. FORMATS.md §4.4.
+// would refuse. docs/formats.md §4.4.
 #include <string>
 #include <vector>
 

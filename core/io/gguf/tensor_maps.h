@@ -1,6 +1,6 @@
 #pragma once
 // Hugging Face checkpoint tensors -> GGUF tensors, as llama.cpp's converter
-// maps them for Qwen3-VL-MoE (FORMATS.md §4.2 text, §5.2 mmproj), in the
+// maps them for Qwen3-VL-MoE (docs/formats.md §4.2 text, §5.2 mmproj), in the
 // converter's order: shard files sorted by name, tensor names sorted within
 // each shard, a split tensor's parts in order (gate before up, frame 0
 // before frame 1).

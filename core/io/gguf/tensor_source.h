@@ -3,7 +3,7 @@
 // how to read them as fp32 rows in GGUF order (rows of ne[0] values, row r of
 // the flattened [ne1*ne2*ne3, ne0] view), one slice at a time so host memory
 // stays near one slice. Besides plain tensors (same bytes order, reversed
-// shape), the converter rearranges three kinds (FORMATS.md §4.2, §5.2):
+// shape), the converter rearranges three kinds (docs/formats.md §4.2, §5.2):
 //   - fused experts gate_up [E, H, 2I] split into gate / up halves, each
 //     permuted to [E, I, H]; down [E, I, H] permuted to [E, H, I]
 //     (a checkpoint in the [E, out, in] orientation is already permuted);

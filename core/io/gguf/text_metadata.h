@@ -1,6 +1,6 @@
 #pragma once
 // The qwen3vlmoe.* architecture keys of the text GGUF, general.file_type and
-// general.quantization_version, in the converter's order (FORMATS.md §4.1;
+// general.quantization_version, in the converter's order (docs/formats.md §4.1;
 // TextModel / Qwen2MoeModel / Qwen3VLMoeTextModel.set_gguf_parameters).
 #include <vector>
 

@@ -1,4 +1,4 @@
-// The text model's tensors in the converter's order (FORMATS.md §4.2).
+// The text model's tensors in the converter's order (docs/formats.md §4.2).
 #include "core/io/gguf/tensor_maps.h"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 #pragma once
 // The tokenizer.* keys of the text GGUF, as the converter writes them for a
 // GPT-2-style byte-level BPE (TextModel._set_vocab_gpt2 + gguf-py
-// SpecialVocab; FORMATS.md §4.1): model "gpt2", pre "qwen2", every id below
+// SpecialVocab; docs/formats.md §4.1): model "gpt2", pre "qwen2", every id below
 // vocab_size as its byte-level string ("[PAD<id>]" for ids without a token),
 // token types, merges "left right", special ids (tokenizer_config.json first,
 // then config.json), add_bos/add_eos flags and the chat template.

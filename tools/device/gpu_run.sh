@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (the `device` tool): the gpu test programs and the
+# benchmark, from binaries built on the development machine by
+# tools/device/prepare_gpu_run.sh into .devrun/ (that machine has no Debian
+# -dev packages and every minute there counts). Logs go to $OUT; the last
+# lines printed are the summary.
+#   bash tools/device/gpu_run.sh [tests|bench|all]   (default all)
+set -uo pipefail
+OUT=${OUT:-/tmp/ql-out}
+mkdir -p "$OUT"
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+run=$repo/.devrun
+# The programs were built in /work/main and find the test data there.
+if [ "$repo" != /work/main ] && [ ! -e /work/main ]; then mkdir -p /work && ln -s "$repo" /work/main; fi
+# The programs, compressed by prepare_gpu_run.sh.
+[ -f "$run/bundle.tar.xz" ] && [ ! -d "$run/bin" ] && tar -C "$run" -xJf "$run/bundle.tar.xz"
+# The Debian runtime libraries, unpacked beside the programs (no registry there).
+sys=/tmp/ql-sysroot
+mkdir -p "$sys"
+for deb in "$run"/debs/*.deb; do dpkg -x "$deb" "$sys"; done
+libs=$sys/usr/lib/x86_64-linux-gnu
+export LD_LIBRARY_PATH=$run/lib:$libs:$libs/openblas-pthread:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export QT_QPA_PLATFORM=offscreen
+what=${1:-all}
+summary=$OUT/summary.txt
+: > "$summary"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee -a "$summary"
+
+if [ "$what" = tests ] || [ "$what" = all ]; then
+  for t in "$run"/bin/test_gpu_*; do
+    name=$(basename "$t")
+    # Each program alone, with a time limit: one hang must not cost the rest.
+    ( cd "$repo/tests" && timeout "${QL_TEST_TIMEOUT:-120}" "$t" --gtest_color=no ) > "$OUT/$name.log" 2>&1
+    rc=$?
+    passed=$(grep -c "^\[       OK \]" "$OUT/$name.log")
+    failed=$(grep -c "^\[  FAILED  \]" "$OUT/$name.log")
+    echo "$name rc=$rc passed=$passed failed_lines=$failed" | tee -a "$summary"
+  done
+  grep -h "^TIMING\|^GPUMODEL" "$OUT"/test_gpu_*.log > "$OUT/timing.txt" 2>/dev/null
+fi
+
+if [ "$what" = bench ] || [ "$what" = all ]; then
+  cli=$run/bin/quantlens-cli
+  timeout 150 "$cli" bench --model synthetic:qwen3-vl-30b-a3b-l12 --precision bf16,int8,nf4,nf4-mixed \
+      --backend cuda --repetitions 5 --json > "$OUT/bench-l12.json" 2> "$OUT/bench-l12.err"
+  echo "bench l12 rc=$?" | tee -a "$summary"
+  timeout 150 "$cli" bench --model synthetic:qwen3-vl-30b-a3b --precision nf4,nf4-mixed --backend cuda \
+      --context 8192 --repetitions 3 --json > "$OUT/bench-full.json" 2> "$OUT/bench-full.err"
+  echo "bench full rc=$?" | tee -a "$summary"
+  python3 - "$OUT" <<'PY' | tee -a "$summary"
+import json, sys, os
+out = sys.argv[1]
+for name in ("bench-l12.json", "bench-full.json"):
+    p = os.path.join(out, name)
+    try:
+        j = json.load(open(p))
+    except Exception as e:
+        print(name, "unreadable:", e); continue
+    for r in j["rows"]:
+        print(f'{name[6:-5]:5} {r["precision"]:10} w {r["weights_gib"]:.2f}Gi load {r["load_s"]:.1f}s '
+              f'dec {r["decode_tok_s"]["median"]:.0f} [{r["decode_tok_s"]["min"]:.0f}-{r["decode_tok_s"]["max"]:.0f}] '
+              f'pre {r["prefill_tok_s"]["median"]:.0f} img {r["image_ttft_ms"]["median"]:.1f}ms '
+              f'peak {r["peak_gib"]:.2f}Gi bw {r["achieved_gb_s"]:.0f}GB/s {100*r["fraction_of_copy"]:.0f}% of {r["copy_gb_s"]:.0f}')
+PY
+fi
+cat "$summary" > /dev/null
