@@ -108,9 +108,11 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--model", o->model, "Model folder, or synthetic:NAME (qwen3-vl-30b-a3b, qwen3-vl-30b-a3b-l12, tiny)")
       ->required();
   cmd->add_option("--precision", o->precisions, "Precisions, comma-separated (each a preset or a list)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(not_empty_text());
   add_backend_option(cmd, o->backend);
-  cmd->add_option("--context", o->context, "KV cache size in tokens (default: 4096, capped by the model)");
+  cmd->add_option("--context", o->context, "KV cache size in tokens (default: 4096, capped by the model)")
+      ->check(positive_tokens());
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)");
   cmd->add_option("--repetitions", o->repetitions, "Timed runs of each figure, after one warm-up")
       ->capture_default_str();

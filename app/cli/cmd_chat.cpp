@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/stop_signals.h"
 #include "app/cli/engine_cli.h"
 #include "core/engine/engine.h"
 #include "ui/imageio/image_decode.h"
@@ -28,36 +29,6 @@ namespace {
 struct ChatOptions {
   EngineCliOptions engine;
   std::string system;
-};
-
-// The engine answering right now, for the SIGINT handler (stop() is a
-// lock-free atomic store, safe in a signal handler).
-std::atomic<engine::Engine*> g_answering{nullptr};
-static_assert(std::atomic<engine::Engine*>::is_always_lock_free);
-
-extern "C" void stop_answer_on_sigint(int) {
-  if (engine::Engine* e = g_answering.load()) e->stop();
-}
-
-// While alive, Ctrl+C stops the answer instead of ending the program.
-class CtrlCStopsAnswer {
- public:
-  explicit CtrlCStopsAnswer(engine::Engine& e) {
-    g_answering.store(&e);
-    struct sigaction sa {};
-    sa.sa_handler = stop_answer_on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &previous_);
-  }
-  ~CtrlCStopsAnswer() {
-    sigaction(SIGINT, &previous_, nullptr);
-    g_answering.store(nullptr);
-  }
-  CtrlCStopsAnswer(const CtrlCStopsAnswer&) = delete;
-  CtrlCStopsAnswer& operator=(const CtrlCStopsAnswer&) = delete;
-
- private:
-  struct sigaction previous_ {};
 };
 
 class ChatSession {
@@ -129,14 +100,18 @@ class ChatSession {
     request.sampling = sampling_options(options_.engine);
     request.max_new_tokens = options_.engine.max_new_tokens;
     request.ignore_eos = options_.engine.ignore_eos;
+    request.on_prefill_progress = prefill_printer(options_.engine.verbose);
 
     Result<engine::GenerationResult> result = [&] {
-      CtrlCStopsAnswer ctrl_c(engine_);
+      StopSignals ctrl_c(engine_, {SIGINT});  // Ctrl+C stops the answer, not the chat
       return engine_.generate(request, [](const engine::StreamedToken& t) { std::cout << t.text << std::flush; });
     }();
     std::cout << "\n" << std::flush;
     if (!result) {
       fail(result.error());
+      // The history is sent again each turn: a long chat outgrows the context.
+      if (!history_.empty() && result.message().find("longer than the context") != std::string::npos)
+        std::cerr << "quantlens-cli: the conversation so far fills the context; /reset starts a new one\n";
       return true;
     }
     if (result->stop_reason == engine::StopReason::kStopped) note("[stopped]");

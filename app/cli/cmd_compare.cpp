@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/stop_signals.h"
 #include "app/cli/engine_cli.h"
 #include "core/engine/compare.h"
 #include "core/engine/compare_plan.h"
@@ -53,32 +54,6 @@ constexpr size_t kAnswerWidth = 100;  // characters of an answer in the text for
 // Ctrl+C: the flag keeps later steps from starting, stop() ends the running
 // one (both lock-free atomic stores, safe in a signal handler).
 std::atomic<bool> g_cancel{false};
-std::atomic<engine::Engine*> g_engine{nullptr};
-
-extern "C" void cancel_compare_on_sigint(int) {
-  g_cancel.store(true);
-  if (engine::Engine* e = g_engine.load()) e->stop();
-}
-
-class CtrlCCancels {
- public:
-  explicit CtrlCCancels(engine::Engine& e) {
-    g_engine.store(&e);
-    struct sigaction sa {};
-    sa.sa_handler = cancel_compare_on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &previous_);
-  }
-  ~CtrlCCancels() {
-    sigaction(SIGINT, &previous_, nullptr);
-    g_engine.store(nullptr);
-  }
-  CtrlCCancels(const CtrlCCancels&) = delete;
-  CtrlCCancels& operator=(const CtrlCCancels&) = delete;
-
- private:
-  struct sigaction previous_ {};
-};
 
 bool has_builtin_images(const fs::path& dir) {
   std::error_code ec;
@@ -203,7 +178,7 @@ int run_compare(const CompareOptions& o) {
   engine::Engine engine(&imageio::decode_image_file);
   g_cancel.store(false);
   Result<engine::CompareReport> result = [&] {
-    CtrlCCancels ctrl_c(engine);
+    StopSignals signals(engine, {SIGINT, SIGTERM, SIGHUP}, &g_cancel);
     return engine::compare_precisions(engine, *request, progress_printer(o.verbose), &g_cancel);
   }();
   if (o.verbose) std::cerr << "\n";
@@ -236,7 +211,8 @@ void add_compare_command(CLI::App& app, int& exit_code) {
                   "Comma list of precisions, e.g. bf16,int8,nf4,nf4-mixed. The first 16-bit one is the reference "
                   "(bf16 is added when none is). A key=format item belongs to the entry before it "
                   "(nf4,lm_head=bf16); separate with ';' to list such policies apart")
-      ->required();
+      ->required()
+      ->check(not_empty_text());
   cmd->add_option("--prompts", o->prompts_file,
                   "JSON array of {\"text\", \"images\": [paths], \"system\"} or {\"input_ids\", \"images\"} "
                   "(relative image paths from the file's folder). Default: a built-in set of text and image "
@@ -244,7 +220,8 @@ void add_compare_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--tokens", o->tokens, "Teacher-forced continuation and answer length in tokens")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (default: every core)");
-  cmd->add_option("--context", o->context, "KV cache size in tokens (default: 4096, capped by the model)");
+  cmd->add_option("--context", o->context, "KV cache size in tokens (default: 4096, capped by the model)")
+      ->check(positive_tokens());
   cmd->add_option("--vram", o->vram_gib,
                   "Memory budget in GiB: every precision must fit it alone, and they are held together when "
                   "their plans fit it together (default: no budget, one after another)")
@@ -254,8 +231,8 @@ void add_compare_command(CLI::App& app, int& exit_code) {
                 "weights_bytes, kl_mean, kl_p99, top1_agreement, decode_tok_s, ttft_ms, answers, ...}]}");
   cmd->add_flag("--verbose", o->verbose, "Report progress on stderr");
   cmd->footer("KL: mean and nearest-rank p99 of KL(reference || precision) in nats over every teacher-forced "
-              "position of every prompt. Exit codes: 0 ok; 2 bad arguments or input; 1 other failures or "
-              "Ctrl+C.");
+              "position of every prompt. Exit codes: 0 ok; 2 bad arguments or input; 1 other failures, or "
+              "cancelled (Ctrl+C, SIGTERM, SIGHUP).");
   cmd->callback([o, &exit_code] { exit_code = run_compare(*o); });
 }
 

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
+#include "app/cli/stop_signals.h"
 #include "core/engine/engine.h"
 #include "core/io/export.h"
 
@@ -26,38 +27,10 @@ namespace {
 
 struct ExportOptions {
   std::string model_dir, format, precision, out_dir;
-  bool json = false, no_mmproj = false;
+  bool json = false, no_mmproj = false, force = false;
   int threads = 0;
   double shard_size_gb = 0;
   CLI::Option* shard_size_opt = nullptr;
-};
-
-// The engine exporting right now, for the SIGINT handler (stop() is a
-// lock-free atomic store, safe in a signal handler).
-std::atomic<engine::Engine*> g_engine{nullptr};
-
-extern "C" void stop_export_on_sigint(int) {
-  if (engine::Engine* e = g_engine.load()) e->stop();
-}
-
-class CtrlCStopsExport {
- public:
-  explicit CtrlCStopsExport(engine::Engine& e) {
-    g_engine.store(&e);
-    struct sigaction sa {};
-    sa.sa_handler = stop_export_on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &previous_);
-  }
-  ~CtrlCStopsExport() {
-    sigaction(SIGINT, &previous_, nullptr);
-    g_engine.store(nullptr);
-  }
-  CtrlCStopsExport(const CtrlCStopsExport&) = delete;
-  CtrlCStopsExport& operator=(const CtrlCStopsExport&) = delete;
-
- private:
-  struct sigaction previous_ {};
 };
 
 std::string precisions_help() {
@@ -75,6 +48,7 @@ Result<io::ExportRequest> build_request(const ExportOptions& o) {
   QL_ASSIGN_OR_RETURN(r.precision, io::canonical_export_precision(r.format, o.precision));
   r.model_dir = o.model_dir;
   r.out_dir = o.out_dir;
+  r.remove_interrupted = o.force;
   if (o.threads < 0) return err("--threads {} must be 0 (every core) or more", o.threads);
   r.threads = o.threads;
   if (o.shard_size_opt->count()) {
@@ -165,13 +139,15 @@ int run_export(const ExportOptions& o) {
   if (!request) return report(request.error());
   engine::Engine engine;
   Result<io::ExportResult> result = [&] {
-    CtrlCStopsExport ctrl_c(engine);
+    StopSignals signals(engine, {SIGINT, SIGTERM, SIGHUP});
     return engine.export_model(*request, o.json ? io::ExportProgressFn{} : progress_printer());
   }();
   if (!o.json) std::cerr << "\n";
   if (!result) {
     if (engine::Engine::is_cancelled(result.error())) {
-      std::cerr << "quantlens-cli: export cancelled; no files were left in " << request->out_dir << "\n";
+      const int sig = StopSignals::received();
+      std::cerr << "quantlens-cli: export cancelled" << (sig ? fmt::format(" by {}", signal_name(sig)) : "")
+                << "; no files were left in " << request->out_dir << "\n";
       return kExitFailure;
     }
     return report(result.error());
@@ -206,10 +182,13 @@ void add_export_command(CLI::App& app, int& exit_code) {
   o->shard_size_opt = cmd->add_option("--shard-size", o->shard_size_gb,
                                       "safetensors and bnb: most tensor bytes per shard in GB (10^9 bytes), "
                                       "default 5 as transformers' save_pretrained");
+  cmd->add_flag("--force", o->force,
+                "Remove what an interrupted (killed) export into --out left, as its claim lists it, instead of "
+                "refusing the folder");
   cmd->add_flag("--no-mmproj", o->no_mmproj, "gguf: write only the text model, no vision projector (mmproj)");
   cmd->footer("Precisions per format: " + precisions_help() +
               " (GGUF ones as llama.cpp names them). Every file is written under a temporary name and renamed "
-              "when complete; a failed or cancelled (Ctrl+C) export leaves no files. Exit codes: 0 ok; 2 bad "
+              "when complete; a failed or cancelled export (Ctrl+C, SIGTERM, SIGHUP) leaves no files. While it runs the folder holds its claim (.quantlens-export): a second export into it is refused; one killed outright (SIGKILL) leaves the claim and its partial files, which the next export names and --force removes. Exit codes: 0 ok; 2 bad "
               "arguments or input (model, precision, output folder); 1 other failures (disk full, cancelled).");
   cmd->callback([o, &exit_code] { exit_code = run_export(*o); });
 }

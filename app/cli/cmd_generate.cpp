@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "core/common/mapped_file.h"
 #include "app/cli/cli_common.h"
 #include "app/cli/engine_cli.h"
 #include "core/engine/engine.h"
@@ -35,12 +36,7 @@ struct GenerateOptions {
 
 Result<std::string> read_file(const std::string& path) {
   if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return err("{}: cannot open the input ids file", path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return err("{}: cannot read the input ids file", path);
-  return s.str();
+  return read_text_file(path);  // a regular file, size-limited: never /dev/zero or a FIFO
 }
 
 // Everything that can be checked without the model, so bad arguments fail fast.
@@ -108,6 +104,7 @@ int run_generate(const GenerateOptions& o) {
   engine::Engine engine(&imageio::decode_image_file);
   if (Status st = load_engine(engine, o.engine); !st) return report(st.error());
 
+  request->on_prefill_progress = prefill_printer(o.engine.verbose);
   engine::TokenCallback stream;
   if (!o.json) stream = [](const engine::StreamedToken& t) { std::cout << t.text << std::flush; };
   auto result = engine.generate(*request, stream);

@@ -31,6 +31,7 @@ constexpr Component kComponents[] = {Component::kVision,    Component::kAttentio
 struct InfoOptions {
   std::string dir;
   bool json = false;
+  bool check = false;
 };
 
 // 31070754032 -> "31,070,754,032"
@@ -161,7 +162,10 @@ nlohmann::json inspection_json(const ModelInspection& m, int exit_code) {
       {"weights", weights},
       {"expert_orientation", {{"in_out", in_out}, {"out_in", out_in}, {"tensors", per_tensor}}},
       {"validation",
-       {{"ok", m.validation.ok()}, {"summary", m.validation.summary()}, {"problems", m.validation.problems}}},
+       {{"ok", m.validation.ok()},
+        {"summary", m.validation.summary()},
+        {"problems", m.validation.problems},
+        {"values_scanned", m.values_scanned}}},
       {"exit_code", exit_code},
   };
 }
@@ -217,12 +221,13 @@ void print_text(const ModelInspection& m) {
     fmt::print("Expert layout  {} tensors in_out (published [E, H, 2I] / [E, I, H]), "
                "{} out_in (transformers 5 [E, 2I, H] / [E, H, I])\n",
                in_out, out_in);
-  fmt::print("Validation     {}\n", m.validation.ok() ? m.validation.summary()
-                                                       : "FAILED: " + m.validation.summary() + " (listed on stderr)");
+  fmt::print("Validation     {}{}\n",
+             m.validation.ok() ? m.validation.summary() : "FAILED: " + m.validation.summary() + " (listed on stderr)",
+             m.validation.ok() && m.values_scanned ? "; every value is finite" : "");
 }
 
 int run_info(const InfoOptions& opts) {
-  auto inspected = model::inspect_model_folder(opts.dir);
+  auto inspected = model::inspect_model_folder(opts.dir, opts.check);
   if (!inspected) return report(inspected.error());
   const ModelInspection& m = *inspected;
 
@@ -249,6 +254,9 @@ void add_info_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("info", "Summarise and validate a model folder (config.json + safetensors)");
   cmd->add_option("dir", opts->dir, "Model folder holding config.json and the safetensors weights")->required();
   cmd->add_flag("--json", opts->json, "Print the summary as one JSON object");
+  cmd->add_flag("--check", opts->check,
+                "Also read every weight value and report tensors holding NaN or infinity (reads the whole "
+                "checkpoint; loading checks the same as it reads)");
   cmd->footer(
       "Exit codes:\n"
       "  0  config.json and the weights are valid and match\n"

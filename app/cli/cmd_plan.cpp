@@ -14,7 +14,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "core/common/mapped_file.h"
 #include "app/cli/cli_common.h"
+#include "app/cli/engine_cli.h"
 #include "core/model/model_config.h"
 #include "core/quant/memory_budget.h"
 #include "core/quant/memory_plan.h"
@@ -51,14 +53,6 @@ struct PlanInputs {
   vision::PreprocessConfig preprocess;
 };
 
-Result<std::string> read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return err("{}: cannot be read (no such file, or not readable)", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The config from --model DIR or --config FILE; the preprocessor settings
 // from the same folder (published defaults when it has none).
 Result<PlanInputs> load_inputs(const PlanOptions& o) {
@@ -71,7 +65,7 @@ Result<PlanInputs> load_inputs(const PlanOptions& o) {
     if (!c) return c.error();
     in.config = std::move(c).value();
   } else {
-    auto text = read_text_file(o.config_file);
+    auto text = ql::read_text_file(o.config_file);
     if (!text) return text.error();
     auto c = model::parse_model_config(*text, o.config_file);
     if (!c) return c.error();
@@ -224,7 +218,9 @@ void add_plan_command(CLI::App& app, int& exit_code) {
                       "), a list key=format (keys " + quant::valid_keys_text() +
                       "; formats bf16, fp16, int8, nf4), or a preset then overrides: nf4,lm_head=bf16")
       ->required();
-  cmd->add_option("--context", o->context, "KV cache capacity per sequence, in tokens")->capture_default_str();
+  cmd->add_option("--context", o->context, "KV cache capacity per sequence, in tokens")
+      ->capture_default_str()
+      ->check(positive_tokens());
   cmd->add_option("--batch", o->batch, "Sequences decoded together")->capture_default_str();
   cmd->add_option("--vram", o->vram_gib, "GPU memory in GiB (24 for a 24 GB card); needed by --precision auto");
   cmd->add_flag("--json", o->json, "Print the plan as one JSON object");

@@ -1,5 +1,6 @@
 #include "app/cli/engine_cli.h"
 
+#include <chrono>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,31 @@ void add_backend_option(CLI::App* cmd, std::string& backend) {
       ->capture_default_str();
 }
 
+CLI::Validator not_empty_text() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        return s.find_first_not_of(" \t") == std::string::npos ? "is empty; give a value or leave the option out"
+                                                              : std::string();
+      },
+      "TEXT", "not empty");
+}
+
+CLI::Validator positive_tokens() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        long long v = 0;
+        try {
+          size_t used = 0;
+          v = std::stoll(s, &used);
+          if (used != s.size()) return "\"" + s + "\" is not a whole number of tokens";
+        } catch (const std::exception&) {
+          return "\"" + s + "\" is not a whole number of tokens";
+        }
+        return v > 0 ? std::string() : s + " tokens: must be at least 1 (leave the option out for the default)";
+      },
+      "TOKENS", "positive");
+}
+
 void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
   cmd->add_option("--model", o.model_dir,
                   "Model folder (config.json, safetensors, generation_config.json), or synthetic:NAME")
@@ -31,13 +57,16 @@ void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
                   "Weight precision, quantized while loading: a preset (" + quant::valid_presets_text() +
                       "), a list key=format (keys " + quant::valid_keys_text() +
                       "; formats bf16, fp16, int8, nf4), or a preset then overrides: nf4,lm_head=bf16 "
-                      "(default: the checkpoint's dtype, bf16)");
+                      "(default: the checkpoint's dtype, bf16)")
+      ->check(not_empty_text());
   cmd->add_option("--vram", o.vram_gib,
                   "GPU memory budget in GiB: a precision whose memory plan (weights, KV cache, workspace) does "
                   "not fit is refused before loading; needed by --precision auto, which picks the highest "
                   "preset that fits")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-new-tokens", o.max_new_tokens, "Most tokens to generate")->capture_default_str();
+  cmd->add_option("--max-new-tokens", o.max_new_tokens, "Most tokens to generate")
+      ->capture_default_str()
+      ->check(positive_tokens());
   o.temperature_opt = cmd->add_option("--temperature", o.temperature,
                                       "Sampling temperature; 0 = greedy (default: generation_config.json)");
   o.top_p_opt = cmd->add_option("--top-p", o.top_p, "Nucleus sampling mass in (0, 1]; 1 = off");
@@ -47,9 +76,11 @@ void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
       cmd->add_option("--repetition-penalty", o.repetition_penalty, "Penalise tokens already in the sequence; 1 = off");
   o.presence_opt = cmd->add_option("--presence-penalty", o.presence_penalty,
                                    "Subtract from the logits of tokens already present; 0 = off");
-  o.seed_opt = cmd->add_option("--seed", o.seed, "Random seed for sampling (default: a fresh one)");
+  o.seed_opt = cmd->add_option("--seed", o.seed, "Random seed for sampling, 0 to 18446744073709551615 (default: a fresh one)")
+                   ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens");
-  cmd->add_option("--context", o.context, "KV cache size in tokens (default: 4096, capped by the model)");
+  cmd->add_option("--context", o.context, "KV cache size in tokens (default: 4096, capped by the model)")
+      ->check(positive_tokens());
   cmd->add_option("--threads", o.threads, "CPU threads (default: every core)");
   cmd->add_flag("--verbose", o.verbose, "Report loading progress and timings on stderr");
 }
@@ -64,6 +95,23 @@ engine::SamplingOptions sampling_options(const EngineCliOptions& o) {
   if (o.presence_opt->count()) s.presence_penalty = o.presence_penalty;
   if (o.seed_opt->count()) s.seed = o.seed;
   return s;
+}
+
+std::function<void(double)> prefill_printer(bool verbose) {
+  using Clock = std::chrono::steady_clock;
+  return [verbose, start = Clock::time_point(), shown = false, last = -1](double f) mutable {
+    if (start == Clock::time_point()) start = Clock::now();
+    const bool slow = Clock::now() - start > std::chrono::seconds(1);
+    const int percent = static_cast<int>(100 * f);
+    if (f >= 1.0) {
+      if (shown) std::cerr << "\r" << std::string(40, ' ') << "\r" << std::flush;
+      return;
+    }
+    if ((!verbose && !slow) || percent == last) return;
+    std::cerr << fmt::format("\rreading the prompt: {:3d}%", percent) << std::flush;
+    shown = true;
+    last = percent;
+  };
 }
 
 Status load_engine(engine::Engine& engine, const EngineCliOptions& o) {

@@ -3,6 +3,7 @@
 // model folder, precision and memory budget, threads, context, sampling and
 // stop settings, and loading the engine with them.
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/common/result.h"
@@ -12,6 +13,7 @@
 namespace CLI {
 class App;
 class Option;
+class Validator;
 }  // namespace CLI
 
 namespace ql::cli {
@@ -37,6 +39,12 @@ struct EngineCliOptions {
 
 void add_engine_options(CLI::App* cmd, EngineCliOptions& o);
 
+// Validators for values a user may type that would otherwise silently mean
+// the default (issue 12, point 8): an empty --precision, a --context of 0.
+// A given option must say something.
+CLI::Validator not_empty_text();
+CLI::Validator positive_tokens();
+
 engine::SamplingOptions sampling_options(const EngineCliOptions& o);
 
 // --backend's value, or an error naming it.
@@ -48,5 +56,10 @@ void add_backend_option(CLI::App* cmd, std::string& backend);
 // Loads --model into `engine`; with --verbose, progress goes to stderr. When
 // auto falls back to the CPU, one line on stderr says why.
 Status load_engine(engine::Engine& engine, const EngineCliOptions& o);
+
+// Prints "reading the prompt: 42%" on stderr, rewritten in place, once a
+// prompt has taken over a second (always with --verbose), and clears the line
+// when the prompt is done: a big picture can take a minute on the CPU.
+std::function<void(double)> prefill_printer(bool verbose);
 
 }  // namespace ql::cli

@@ -55,7 +55,7 @@ void isolate_user_files(const QTemporaryDir& dir) {
   }
 }
 
-// Ctrl+C (or a TERM) in the terminal closes the window as its Quit does, so
+// Ctrl+C (or a TERM, or a HUP) closes the window as its Quit does, so
 // the layout and settings are saved: the handler only writes a byte to a
 // socket (all a signal handler may do), which the event loop turns into a close.
 int g_signal_fds[2] = {-1, -1};
@@ -77,6 +77,7 @@ void close_on_quit_signals(QWidget* window) {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);  // the terminal that started it closed
 }
 
 }  // namespace

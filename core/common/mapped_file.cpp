@@ -1,5 +1,7 @@
 #include "core/common/mapped_file.h"
 
+#include "core/common/small_file.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -7,15 +9,27 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include <fmt/format.h>
 
 namespace ql {
+namespace {
+
+int64_t mtime_ns(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
 
 MappedFile::~MappedFile() { reset(); }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept
-    : data_(o.data_), size_(o.size_), path_(std::move(o.path_)) {
+    : data_(o.data_),
+      size_(o.size_),
+      path_(std::move(o.path_)),
+      device_(o.device_),
+      inode_(o.inode_),
+      mtime_ns_(o.mtime_ns_) {
   o.data_ = nullptr;
   o.size_ = 0;
 }
@@ -26,6 +40,9 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     data_ = o.data_;
     size_ = o.size_;
     path_ = std::move(o.path_);
+    device_ = o.device_;
+    inode_ = o.inode_;
+    mtime_ns_ = o.mtime_ns_;
     o.data_ = nullptr;
     o.size_ = 0;
   }
@@ -39,8 +56,9 @@ void MappedFile::reset() {
 }
 
 Result<MappedFile> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return err("{}: cannot open: {}", path, std::strerror(errno));
+  // O_NONBLOCK: a FIFO in a shard's place is refused below, not waited on.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return err("{}: cannot open: {}", path, errno == ELOOP ? "a loop of symbolic links" : std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     int e = errno;
@@ -49,11 +67,14 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return err("{}: not a regular file", path);
+    return err("{}: is {}, not a regular file", path, file_kind_name(st.st_mode));
   }
   MappedFile m;
   m.path_ = path;
   m.size_ = static_cast<size_t>(st.st_size);
+  m.device_ = static_cast<uint64_t>(st.st_dev);
+  m.inode_ = static_cast<uint64_t>(st.st_ino);
+  m.mtime_ns_ = mtime_ns(st);
   if (m.size_ > 0) {
     void* p = mmap(nullptr, m.size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
@@ -68,13 +89,25 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   return m;
 }
 
-Result<std::string> read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return err("{}: cannot open: {}", path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return err("{}: read error", path);
-  return ss.str();
+Status MappedFile::unchanged() const {
+  if (path_.empty()) return {};
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0)
+    return err("{}: the file was removed or became unreadable while in use ({}); load the model again",
+               path_, std::strerror(errno));
+  const bool same_file = static_cast<uint64_t>(st.st_dev) == device_ && static_cast<uint64_t>(st.st_ino) == inode_;
+  if (same_file && static_cast<size_t>(st.st_size) == size_ && mtime_ns(st) == mtime_ns_) return {};
+  std::string what;
+  if (!same_file) {
+    what = "it was replaced by another file";
+  } else if (static_cast<size_t>(st.st_size) != size_) {
+    what = fmt::format("its size went from {} to {} bytes", size_, static_cast<uint64_t>(st.st_size));
+  } else {
+    what = "it was modified";
+  }
+  return err("{}: changed on disk while in use ({}); load the model again from the finished files", path_, what);
 }
+
+Result<std::string> read_text_file(const std::string& path) { return read_small_file(path); }
 
 }  // namespace ql

@@ -1,5 +1,7 @@
 #include "core/engine/compare_prompts.h"
 
+#include "core/common/mapped_file.h"
+
 #include <array>
 #include <filesystem>
 #include <fstream>
@@ -115,12 +117,8 @@ Result<std::vector<ComparePrompt>> parse_compare_prompts(std::string_view json_t
 }
 
 Result<std::vector<ComparePrompt>> load_compare_prompts(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return err("{}: cannot open the prompts file", path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return err("{}: cannot read the prompts file", path);
-  return parse_compare_prompts(s.str(), path, fs::path(path).parent_path().string());
+  QL_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
+  return parse_compare_prompts(text, path, fs::path(path).parent_path().string());
 }
 
 }  // namespace ql::engine

@@ -1,5 +1,6 @@
 #include "core/engine/engine.h"
 
+#include <filesystem>
 #include <exception>
 #include <new>
 #include <utility>
@@ -88,6 +89,18 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
 Result<io::ExportResult> Engine::export_model(const io::ExportRequest& request, const io::ExportProgressFn& progress) {
   std::lock_guard run(run_mutex_);
   stop_.store(false);
+  // The loaded model's shards are mapped: one rewritten since the load would
+  // end the process on the next read of a lost page (mapped_file.h). Say so
+  // while it can still be said.
+  if (loaded_ && loaded_->checkpoint) {
+    std::error_code ec;
+    const auto a = std::filesystem::weakly_canonical(request.model_dir, ec);
+    const auto b = std::filesystem::weakly_canonical(loaded_->checkpoint->dir(), ec);
+    if (!ec && a == b) {
+      if (Status same = loaded_->checkpoint->unchanged(); !same.ok())
+        return err("{} (the loaded model's folder changed since it was loaded: export refused)", same.message());
+    }
+  }
   return no_exceptions("exporting", [&] { return io::export_model(request, progress, &stop_); });
 }
 

@@ -132,9 +132,13 @@ Result<GenerationResult> run_generation(LoadedModel& m, PreparedPrompt prompt, c
   r.reused_tokens = keep;
   metrics.prompt(prompt_len, prompt_len - keep);
 
+  const model::PrefillProgressFn progress = [&](double f) {
+    metrics.prefill(f);
+    if (request.on_prefill_progress) request.on_prefill_progress(f);
+  };
   auto forward = m.model->prefill(*m.cache, std::span<const int32_t>(prompt.ids).subspan(keep),
                                   std::span<const vision::PreprocessedImage>(prompt.images).subspan(images_kept),
-                                  *rows, &stop);
+                                  *rows, &stop, progress);
   r.prompt_ids = std::move(prompt.ids);
   if (!forward) {
     if (!stopped(stop)) return forward.error();

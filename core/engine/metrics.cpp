@@ -35,6 +35,11 @@ void MetricsRecorder::prompt(int64_t prompt_tokens, int64_t prefilled) {
   m_.prefilled_tokens = prefilled;
 }
 
+void MetricsRecorder::prefill(double fraction) {
+  std::lock_guard lock(mutex_);
+  m_.prefill_fraction = fraction;
+}
+
 void MetricsRecorder::token() {
   const auto t = now();
   std::lock_guard lock(mutex_);

@@ -17,6 +17,7 @@ struct Metrics {
   int64_t prompt_tokens = 0;      // the whole prompt, image tokens included
   int64_t prefilled_tokens = 0;   // of those, run now (the rest came from the KV cache)
   int64_t generated_tokens = 0;
+  double prefill_fraction = 0;    // how far the prompt's forward has come, 0..1 (1 once it ran)
   double ttft_ms = 0;             // request start -> first token (images, prompt, prefill)
   double last_token_ms = 0;       // latency of the latest token after the first
   double mean_token_ms = 0;       // mean latency of the tokens after the first
@@ -40,6 +41,7 @@ class MetricsRecorder {
 
   void begin();                                           // the request arrived
   void prompt(int64_t prompt_tokens, int64_t prefilled);  // its size is known
+  void prefill(double fraction);                          // the prompt's forward moved on
   void token();                                           // a token was produced
   void memory(const backend::MemoryInfo& info, size_t weight_bytes, size_t backend_bytes);
   void clear_memory();  // nothing loaded

@@ -92,6 +92,10 @@ struct GenerationRequest {
   int64_t max_new_tokens = 512;  // 0: run the prompt only (e.g. for its logits)
   bool ignore_eos = false;       // keep going past EOS ids (parity tests)
   LogitRows logit_rows;          // asking for any turns KV-cache reuse off for this request
+  // How far the prompt's forward has come (0..1), called on the engine
+  // thread between vision blocks and decoder layers; Metrics carries the
+  // same figure for pollers (the app's status line).
+  std::function<void(double fraction)> on_prefill_progress;
 };
 
 }  // namespace ql::engine

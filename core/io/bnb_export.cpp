@@ -68,7 +68,7 @@ Status measure_modules(const ExportRequest& request, const model::Checkpoint& ch
       state_bytes.push_back(max_nf4_quant_state_bytes(m.rows, m.cols, plan.state_dtype));
       continue;
     }
-    if (context->cancelled()) return ExportContext::cancelled_error();
+    if (context->cancelled()) return context->stop_error();
     context->report("quantizing (first pass: scales and quant states)", m.name, i, plan.modules.size());
     QL_ASSIGN_OR_RETURN(BnbModuleTensors t,
                         quantize_bnb_module(checkpoint, m, plan.format, plan.state_dtype, request.threads));

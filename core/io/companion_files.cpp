@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/common/mapped_file.h"
+#include "core/common/small_file.h"
 #include "core/engine/model_tokenizer.h"
 #include "core/io/atomic_file.h"
 #include "core/model/json_fields.h"
@@ -20,10 +21,9 @@ namespace fs = std::filesystem;
 constexpr const char* kConfigName = "config.json";
 constexpr const char* kTokenizerName = "tokenizer.json";
 
-bool is_file(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_regular_file(p, ec);
-}
+// Something is there (small_file.h): copying it then refuses a folder, FIFO
+// or device by name instead of leaving the companion out silently.
+bool is_file(const fs::path& p) { return something_at(p.string()); }
 
 // Where each companion comes from: the source folder, or (tokenizer.json
 // only) the tokenizer QuantLens itself would use for this folder.

@@ -114,7 +114,7 @@ Status write_dense16_tensor(const model::TensorView& src, bool stored_out_in, De
 
   if (same_type(src.dtype, type) && !transpose) {  // the stored bytes are the output
     for (size_t done = 0; done < src.nbytes;) {
-      if (context && context->cancelled()) return ExportContext::cancelled_error();
+      if (context && context->cancelled()) return context->stop_error();
       const size_t piece = std::min(kCopyPieceBytes, src.nbytes - done);
       QL_TRY(out.write(src.data + done, piece));
       done += piece;
@@ -129,7 +129,7 @@ Status write_dense16_tensor(const model::TensorView& src, bool stored_out_in, De
   std::mutex stats_mutex;
   int64_t overflowed = 0;
   for (int64_t first = 0; first < n; first += kPieceElements) {
-    if (context && context->cancelled()) return ExportContext::cancelled_error();
+    if (context && context->cancelled()) return context->stop_error();
     const int64_t count = std::min(kPieceElements, n - first);
     quant::parallel_for(count, threads, 8.0, [&](int64_t begin, int64_t end) {
       Band b;

@@ -13,6 +13,7 @@
 #include "core/io/bnb_export.h"
 #include "core/io/export_context.h"
 #include "core/io/export_source.h"
+#include "core/io/folder_claim.h"
 #include "core/io/gguf_export.h"
 #include "core/io/output_folder.h"
 #include "core/io/safetensors_export.h"
@@ -68,7 +69,7 @@ Result<Prepared> prepare(const ExportRequest& request, bool need_out) {
   if (request.model_dir.empty()) return err("no model folder given");
   QL_ASSIGN_OR_RETURN(p.source, open_export_source(request.model_dir));
   if (need_out || !request.out_dir.empty()) {
-    QL_ASSIGN_OR_RETURN(OutputFolder folder, check_output_folder(request.model_dir, request.out_dir));
+    QL_ASSIGN_OR_RETURN(OutputFolder folder, check_output_folder(request.model_dir, request.out_dir, request.remove_interrupted));
     p.folder = std::move(folder);
   }
   QL_ASSIGN_OR_RETURN(p.estimate, estimate_format(p.request, p.source));
@@ -77,34 +78,42 @@ Result<Prepared> prepare(const ExportRequest& request, bool need_out) {
 
 // Takes back what a failed or cancelled export wrote: the files it reported,
 // any planned file or temporary still there (a writer that failed between
-// its rename and its report), and the folders it created.
+// its rename and its report), and the folders it created. It exists only
+// once the export holds its claim on a folder that was empty when claimed
+// (folder_claim.h), so every planned name found there is this export's own.
 class Cleanup {
  public:
   Cleanup(const ExportEstimate& plan, const ExportResult& result) : plan_(plan), result_(result) {}
   ~Cleanup() {
-    if (done_) return;
     std::error_code ec;
-    for (const auto& f : result_.files) fs::remove(f.path, ec);
-    for (const auto& f : plan_.files) {
-      const fs::path p(f.path);
-      fs::remove(p, ec);
-      std::string temp = ".";  // built piece by piece: GCC 12 warns falsely (-Wrestrict) on "." + string
-      temp += p.filename().string();
-      temp += ".partial";
-      fs::remove(p.parent_path() / temp, ec);
+    if (!done_ && owns_planned_) {
+      for (const auto& f : result_.files) fs::remove(f.path, ec);
+      for (const auto& f : plan_.files) {
+        const fs::path p(f.path);
+        fs::remove(p, ec);
+        std::string temp = ".";  // built piece by piece: GCC 12 warns falsely (-Wrestrict) on "." + string
+        temp += p.filename().string();
+        temp += ".partial";
+        fs::remove(p.parent_path() / temp, ec);
+      }
     }
-    remove_created_folders(created_);
+    claim_.reset();  // before the folders: a created folder holds the claim
+    if (!done_) remove_created_folders(created_);
   }
   Cleanup(const Cleanup&) = delete;
   Cleanup& operator=(const Cleanup&) = delete;
   void set_created(std::vector<std::string> created) { created_ = std::move(created); }
+  void set_claim(FolderClaim claim) { claim_.emplace(std::move(claim)); }
+  // The claimed folder held nothing else: every planned name is ours from now.
+  void own_planned() { owns_planned_ = true; }
   void keep() { done_ = true; }
 
  private:
   const ExportEstimate& plan_;
   const ExportResult& result_;
   std::vector<std::string> created_;
-  bool done_ = false;
+  std::optional<FolderClaim> claim_;
+  bool owns_planned_ = false, done_ = false;
 };
 
 Result<ExportResult> run_export(const ExportRequest& request, const ExportProgressFn& progress,
@@ -112,10 +121,11 @@ Result<ExportResult> run_export(const ExportRequest& request, const ExportProgre
   const auto start = std::chrono::steady_clock::now();
   ExportContext context(progress, cancel, 0);
   context.report("checking");
-  if (context.cancelled()) return ExportContext::cancelled_error();
+  if (context.cancelled()) return context.stop_error();
   QL_ASSIGN_OR_RETURN(Prepared p, prepare(request, /*need_out=*/true));
   QL_TRY(check_free_space(*p.folder, p.estimate.total_bytes));
-  if (context.cancelled()) return ExportContext::cancelled_error();
+  context.watch_source([&source = p.source] { return source.checkpoint.unchanged(); });
+  if (context.cancelled()) return context.stop_error();
 
   ExportResult result;
   result.format = p.request.format;
@@ -124,9 +134,17 @@ Result<ExportResult> run_export(const ExportRequest& request, const ExportProgre
   Cleanup cleanup(p.estimate, result);
   QL_ASSIGN_OR_RETURN(std::vector<std::string> created, create_output_folder(*p.folder));
   cleanup.set_created(std::move(created));
+  if (p.folder->stale_claim) QL_TRY(remove_stale_claim(p.folder->resolved, *p.folder->stale_claim));
+  std::vector<std::string> planned;
+  for (const auto& f : p.estimate.files) planned.push_back(f.path);
+  QL_ASSIGN_OR_RETURN(FolderClaim claim, FolderClaim::take(p.folder->resolved, p.folder->path, planned));
+  cleanup.set_claim(std::move(claim));
+  QL_TRY(check_only_claim_left(*p.folder));
+  cleanup.own_planned();
   context.set_total_bytes(p.estimate.total_bytes);
   QL_TRY(write_format(p.request, p.source, context, result));
-  if (context.cancelled()) return ExportContext::cancelled_error();  // a writer that finished without noticing
+  if (context.cancelled()) return context.stop_error();  // a writer that finished without noticing
+  QL_TRY(p.source.checkpoint.unchanged());  // a change in the last 100 ms: the files may mix old and new
   cleanup.keep();
 
   for (const auto& f : result.files) result.total_bytes += f.bytes;

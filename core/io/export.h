@@ -49,6 +49,9 @@ struct ExportRequest {
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;  // safetensors / bnb: tensor bytes per shard
   bool gguf_mmproj = true;                           // GGUF: also write the vision projector (mmproj-*.gguf)
   bool report_tensor_errors = true;                  // GGUF: per-tensor error against in-app quantization
+  // Remove what an interrupted (killed) export into out_dir left, listed by
+  // its claim (core/io/folder_claim.h), instead of refusing the folder.
+  bool remove_interrupted = false;
 };
 
 // Progress: called on the exporting thread between tensors (and within large

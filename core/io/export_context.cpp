@@ -21,6 +21,26 @@ ExportContext::ExportContext(const ExportProgressFn& progress, const std::atomic
 
 Error ExportContext::cancelled_error() { return Error{kExportCancelledMessage, ErrorKind::kInternal}; }
 
+// Between two checks a shard rewritten in place can still end the process;
+// 100 ms keeps the window small at a cost of ~10 stat calls per second.
+constexpr int64_t kSourceCheckIntervalNs = 100'000'000;
+
+bool ExportContext::cancelled() {
+  if (source_changed_) return true;
+  if (cancel_ && cancel_->load(std::memory_order_relaxed)) return true;
+  if (!source_check_) return false;
+  const int64_t t = now_ns();
+  if (t - last_source_check_ns_ < kSourceCheckIntervalNs) return false;
+  last_source_check_ns_ = t;
+  if (Status s = source_check_(); !s.ok()) {
+    source_changed_ = s.error();
+    return true;
+  }
+  return false;
+}
+
+Error ExportContext::stop_error() const { return source_changed_ ? *source_changed_ : cancelled_error(); }
+
 void ExportContext::report(const std::string& stage, const std::string& tensor, size_t tensor_index,
                            size_t tensor_count) {
   const bool changed = stage != last_.stage || tensor_index != last_.tensor_index || tensor != last_.tensor;

@@ -2,6 +2,8 @@
 // What every format's writer shares while an export runs: progress, the
 // cancellation flag, and the list of written files and tensors.
 #include <atomic>
+#include <functional>
+#include <optional>
 #include <cstdint>
 #include <string>
 
@@ -13,9 +15,16 @@ class ExportContext {
  public:
   ExportContext(const ExportProgressFn& progress, const std::atomic<bool>* cancel, uint64_t total_bytes);
 
-  bool cancelled() const { return cancel_ && cancel_->load(std::memory_order_relaxed); }
-  // The error a writer returns when cancelled() (message kExportCancelledMessage).
+  // True when the export must stop: the user cancelled, or the watched
+  // source changed on disk (checked at most every 100 ms: one stat per shard).
+  bool cancelled();
+  // The error a writer returns when cancelled(): the source's change, else
+  // the cancel (message kExportCancelledMessage).
+  Error stop_error() const;
   static Error cancelled_error();
+  // A check of the source files, polled by cancelled() (mapped_file.h: a
+  // shard rewritten while mapped would end the process on the next read).
+  void watch_source(std::function<Status()> check) { source_check_ = std::move(check); }
 
   // Reports progress (rate-limited: at most ~20 calls per second, and always
   // when the stage or tensor index changes).
@@ -37,6 +46,9 @@ class ExportContext {
 
   ExportProgressFn progress_;  // a copy: the context may outlive the caller's temporary
   const std::atomic<bool>* cancel_;
+  std::function<Status()> source_check_;
+  std::optional<Error> source_changed_;
+  int64_t last_source_check_ns_ = 0;
   uint64_t total_ = 0, done_ = 0;
   size_t tensor_count_ = 0, tensors_begun_ = 0;
   ExportProgress last_;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/model/generation_config.h"
 #include "core/model/tensor_schema.h"
 
 namespace ql::io {
@@ -30,6 +31,9 @@ Result<ExportSource> open_export_source(const std::string& model_dir) {
   if (config.quantization)
     return err("{}: a bitsandbytes {} checkpoint; exports read 16-bit weights: export from the 16-bit original",
                model_dir, model::bnb_format_name(*config.quantization));
+  // Checked as info and loading check it: an export copies (or, for GGUF,
+  // translates) this file, and must not carry a broken one to other tools.
+  QL_TRY(model::load_generation_config(model_dir));
   QL_ASSIGN_OR_RETURN(model::Checkpoint checkpoint, model::Checkpoint::open(model_dir));
   QL_ASSIGN_OR_RETURN(auto orientation, expert_orientations(checkpoint, config));
   return ExportSource{std::move(checkpoint), std::move(config), std::move(orientation)};

@@ -24,7 +24,7 @@ Status write_gguf_export(const ExportRequest& request, const model::Checkpoint& 
   context.report("planning");
   auto plan = gguf::plan_gguf_export(request, checkpoint, config);
   if (!plan) return plan.error();
-  if (context.cancelled()) return ExportContext::cancelled_error();
+  if (context.cancelled()) return context.stop_error();
   gguf::GgufWriteOptions options;
   options.threads = request.threads;
   options.report_tensor_errors = request.report_tensor_errors;

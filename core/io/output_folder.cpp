@@ -30,7 +30,8 @@ bool is_same_or_inside(const fs::path& inner, const fs::path& outer) {
   return true;
 }
 
-Status check_empty(const fs::path& dir, const std::string& shown) {
+// Empty but for the names in `ignored`.
+Status check_empty(const fs::path& dir, const std::string& shown, const std::vector<std::string>& ignored = {}) {
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   if (ec) return err("{}: cannot list the output folder: {}", shown, ec.message());
@@ -38,7 +39,9 @@ Status check_empty(const fs::path& dir, const std::string& shown) {
   std::string first;
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     if (ec) return err("{}: cannot list the output folder: {}", shown, ec.message());
-    if (count++ == 0) first = it->path().filename().string();
+    const std::string name = it->path().filename().string();
+    if (std::find(ignored.begin(), ignored.end(), name) != ignored.end()) continue;
+    if (count++ == 0) first = name;
   }
   if (count == 0) return {};
   return err("{}: the output folder is not empty (it holds \"{}\"{}); give an empty or a new folder", shown, first,
@@ -54,7 +57,8 @@ std::string describe_bytes(uint64_t bytes) {
   return fmt::format("{} bytes", bytes);
 }
 
-Result<OutputFolder> check_output_folder(const std::string& model_dir, const std::string& out_dir) {
+Result<OutputFolder> check_output_folder(const std::string& model_dir, const std::string& out_dir,
+                                         bool remove_interrupted) {
   if (out_dir.empty()) return err("no output folder given");
   std::error_code ec;
   const fs::path source = fs::canonical(model_dir, ec);
@@ -81,7 +85,15 @@ Result<OutputFolder> check_output_folder(const std::string& model_dir, const std
   f.exists = fs::exists(st);
   if (f.exists) {
     if (!fs::is_directory(st)) return err("{}: exists and is not a folder", out_dir);
-    QL_TRY(check_empty(resolved, out_dir));
+    QL_ASSIGN_OR_RETURN(std::optional<FolderClaimInfo> claim, read_folder_claim(f.resolved));
+    std::vector<std::string> ignored;
+    if (claim) {
+      if (claim->live || !remove_interrupted) return err("{}", describe_claim(out_dir, *claim, kRemoveInterruptedHint));
+      ignored = claim->leftovers;
+      ignored.push_back(kFolderClaimName);
+      f.stale_claim = std::move(claim);
+    }
+    QL_TRY(check_empty(resolved, out_dir, ignored));
     f.nearest_existing = f.resolved;
   } else {
     fs::path p = resolved.parent_path();
@@ -93,6 +105,10 @@ Result<OutputFolder> check_output_folder(const std::string& model_dir, const std
   if (::access(f.nearest_existing.c_str(), W_OK | X_OK) != 0)
     return err("{}: cannot write the output folder there ({}): {}", out_dir, f.nearest_existing, std::strerror(errno));
   return f;
+}
+
+Status check_only_claim_left(const OutputFolder& folder) {
+  return check_empty(folder.resolved, folder.path, {kFolderClaimName});
 }
 
 Status check_free_space(const OutputFolder& folder, uint64_t needed) {

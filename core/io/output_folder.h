@@ -6,10 +6,12 @@
 // file system has room for the whole export. The folder is created only after
 // every check passed, and removed again if the export fails.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/common/result.h"
+#include "core/io/folder_claim.h"
 
 namespace ql::io {
 
@@ -18,10 +20,25 @@ struct OutputFolder {
   std::string resolved;  // absolute, links resolved as far as it exists
   bool exists = false;
   std::string nearest_existing;  // the folder itself, or its deepest existing ancestor
+  // The claim of an interrupted export found there, to be removed before this
+  // one claims the folder (only when the request allowed it).
+  std::optional<FolderClaimInfo> stale_claim;
 };
 
-// Checks everything but free space. Errors name the folder and the rule.
-Result<OutputFolder> check_output_folder(const std::string& model_dir, const std::string& out_dir);
+// How the message about an interrupted export's leftovers says to remove them.
+inline constexpr const char* kRemoveInterruptedHint =
+    "export again with --force (in the app: answer yes when asked)";
+
+// Checks everything but free space. Errors name the folder and the rule. A
+// folder another export claims is refused; one holding only what an
+// interrupted export left (folder_claim.h) is refused unless
+// `remove_interrupted`, when it counts as empty.
+Result<OutputFolder> check_output_folder(const std::string& model_dir, const std::string& out_dir,
+                                         bool remove_interrupted = false);
+
+// After this export took its claim: the folder must hold nothing but the
+// claim (closes the window between the first check and the claim).
+Status check_only_claim_left(const OutputFolder& folder);
 
 // Refuses when the file system holds less than `needed` bytes (plus a small
 // margin for file system metadata), with both figures in the message.

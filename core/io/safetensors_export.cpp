@@ -87,7 +87,7 @@ Status write_safetensors_export(const ExportRequest& request, const model::Check
 
   if (plan.type == Dense16Out::kF16) {  // the whole range first: fail before writing anything
     for (size_t i = 0; i < tensors.size(); ++i) {
-      if (context.cancelled()) return ExportContext::cancelled_error();
+      if (context.cancelled()) return context.stop_error();
       context.report("checking the float16 range", std::string(tensors[i].name), i, tensors.size());
       QL_TRY(check_fp16_range(tensors[i]));
     }

@@ -144,13 +144,13 @@ Status write_safetensors(const std::string& path, const std::vector<SafetensorsE
                          const std::map<std::string, std::string>& metadata, const TensorBytesWriter& write_tensor,
                          ExportContext* context) {
   QL_ASSIGN_OR_RETURN(std::string header, safetensors_header_bytes(entries, metadata));
-  if (context && context->cancelled()) return ExportContext::cancelled_error();
+  if (context && context->cancelled()) return context->stop_error();
   const std::string stage = "writing " + std::filesystem::path(path).filename().string();
   QL_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::create(path));
   QL_TRY(out.write(header.data(), header.size()));
   if (context) context->add_bytes(header.size());
   for (const auto& e : safetensors_buffer_order(entries)) {
-    if (context && context->cancelled()) return ExportContext::cancelled_error();
+    if (context && context->cancelled()) return context->stop_error();
     if (context) context->begin_tensor(stage, e.name);
     const uint64_t before = out.bytes_written();
     const uint64_t reported_before = context ? context->done_bytes() : 0;
@@ -162,7 +162,7 @@ Status write_safetensors(const std::string& path, const std::vector<SafetensorsE
     const uint64_t reported = context ? context->done_bytes() - reported_before : 0;
     if (context && wrote > reported) context->add_bytes(wrote - reported);
   }
-  if (context && context->cancelled()) return ExportContext::cancelled_error();
+  if (context && context->cancelled()) return context->stop_error();
   return out.commit();
 }
 

@@ -34,7 +34,7 @@ Result<ExportEstimate> estimate_sharded_folder(const ExportRequest& request, con
 
 Status finish_sharded_folder(const ExportRequest& request, const std::vector<ShardPlan>& shards,
                              const nlohmann::json& config, ExportContext& context, ExportResult& result) {
-  if (context.cancelled()) return ExportContext::cancelled_error();
+  if (context.cancelled()) return context.stop_error();
   if (shards.size() > 1) {
     context.report("writing " + std::string(model::kIndexFileName));
     const std::string path = export_path(request, model::kIndexFileName);
@@ -43,7 +43,7 @@ Status finish_sharded_folder(const ExportRequest& request, const std::vector<Sha
     result.files.push_back({path, text.size()});
     context.add_bytes(text.size());
   }
-  if (context.cancelled()) return ExportContext::cancelled_error();
+  if (context.cancelled()) return context.stop_error();
   context.report("writing config.json and the companion files");
   const size_t before = result.files.size();
   QL_TRY(write_companion_files(request.model_dir, request.out_dir, config, result));

@@ -1,4 +1,5 @@
 #include "core/model/bnb_weights.h"
+#include "core/model/tensor_finiteness.h"
 
 #include <algorithm>
 #include <cstring>
@@ -43,7 +44,10 @@ Result<quant::QuantizedWeightPtr> read_int8(const Checkpoint& ckpt, const std::v
     if (s.role == BnbRole::kWeightFormat) continue;  // validated: 0 ("row") or absent
     QL_ASSIGN_OR_RETURN(TensorView t, tensor_of(ckpt, s));
     if (s.role == BnbRole::kCodes) copy_into<int8_t>(t, w.codes);
-    if (s.role == BnbRole::kScb) copy_into<float>(t, w.scb);
+    if (s.role == BnbRole::kScb) {
+      copy_into<float>(t, w.scb);
+      QL_TRY(check_finite(w.scb.data(), w.scb.size(), s.name));  // a NaN scale makes its whole row NaN
+    }
   }
   return quant::QuantizedWeightPtr(std::make_unique<quant::FormatWeight<quant::Int8RowwiseWeight>>(std::move(w)));
 }
@@ -58,9 +62,20 @@ Result<quant::QuantizedWeightPtr> read_nf4(const Checkpoint& ckpt, const std::ve
     switch (s.role) {
       case BnbRole::kCodes: copy_into<uint8_t>(t, w.packed); break;
       case BnbRole::kAbsmaxCodes: copy_into<uint8_t>(t, w.absmax_codes); break;
-      case BnbRole::kNestedAbsmax: copy_into<float>(t, w.nested_absmax); break;
-      case BnbRole::kQuantMap: std::memcpy(w.quant_map.data(), t.data, sizeof(w.quant_map)); break;
-      case BnbRole::kNestedQuantMap: std::memcpy(w.nested_quant_map.data(), t.data, sizeof(w.nested_quant_map)); break;
+      // The quant state's floats scale every value of their blocks: a NaN
+      // there is a NaN weight.
+      case BnbRole::kNestedAbsmax:
+        copy_into<float>(t, w.nested_absmax);
+        QL_TRY(check_finite(w.nested_absmax.data(), w.nested_absmax.size(), s.name));
+        break;
+      case BnbRole::kQuantMap:
+        std::memcpy(w.quant_map.data(), t.data, sizeof(w.quant_map));
+        QL_TRY(check_finite(w.quant_map.data(), w.quant_map.size(), s.name));
+        break;
+      case BnbRole::kNestedQuantMap:
+        std::memcpy(w.nested_quant_map.data(), t.data, sizeof(w.nested_quant_map));
+        QL_TRY(check_finite(w.nested_quant_map.data(), w.nested_quant_map.size(), s.name));
+        break;
       case BnbRole::kQuantState: {
         const std::string_view text(reinterpret_cast<const char*>(t.data), t.nbytes);
         QL_ASSIGN_OR_RETURN(Nf4QuantState state, parse_nf4_quant_state(text, s.name, rows, cols));

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/common/mapped_file.h"
+#include "core/common/small_file.h"
 #include "core/model/json_fields.h"
 
 namespace ql::model {
@@ -14,10 +15,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_file(const std::string& path) {
-  std::error_code ec;
-  return fs::is_regular_file(path, ec);
-}
+// Something is there (small_file.h): a FIFO or a folder in a shard's or the
+// index's place is then refused by name when opened, not taken for "no weights".
+bool is_file(const std::string& path) { return something_at(path); }
 
 // weight_map values are file names resolved in the index's folder; a path
 // would let an index point outside the model folder.
@@ -139,6 +139,11 @@ std::vector<TensorView> Checkpoint::tensors() const {
   for (const auto& [name, loc] : by_name_) out.push_back(shards_[loc.shard].view(shards_[loc.shard].tensors()[loc.tensor]));
   std::sort(out.begin(), out.end(), [](const TensorView& a, const TensorView& b) { return a.name < b.name; });
   return out;
+}
+
+Status Checkpoint::unchanged() const {
+  for (const SafetensorsFile& shard : shards_) QL_TRY(shard.unchanged());
+  return {};
 }
 
 }  // namespace ql::model

@@ -36,6 +36,9 @@ class Checkpoint {
   std::optional<TensorView> find(std::string_view name) const;
   // Every tensor, sorted by name.
   std::vector<TensorView> tensors() const;
+  // An error naming the first shard that changed on disk since it was mapped
+  // (core/common/mapped_file.h): reading it further could end the process.
+  Status unchanged() const;
 
  private:
   struct Location {

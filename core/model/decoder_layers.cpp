@@ -58,7 +58,7 @@ void mlp_block(backend::Backend& be, const TextLayerWeights& lw, const backend::
 
 Status run_decoder_layers(backend::Backend& be, const ModelWeights& w, const TextConfig& tc,
                           std::vector<TensorPtr>& k_cache, std::vector<TensorPtr>& v_cache, DecoderInputs& in,
-                          const std::atomic<bool>* cancel) {
+                          const std::atomic<bool>* cancel, StepProgress* progress) {
   const float eps = static_cast<float>(tc.rms_norm_eps);
   auto normed = act(be, in.hidden->rows(), in.hidden->cols());
   for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -73,6 +73,7 @@ Status run_decoder_layers(backend::Backend& be, const ModelWeights& w, const Tex
     // join the image rows after layer l (docs/model.md §7).
     if (in.image_rows && l < in.deepstack.size()) be.scatter_add_rows(*in.deepstack[l], *in.image_rows, *in.hidden);
     be.rewind(mark);
+    if (progress) progress->advance();
   }
   return {};
 }

@@ -9,6 +9,7 @@
 #include "core/common/result.h"
 #include "core/model/model_config.h"
 #include "core/model/model_weights.h"
+#include "core/model/step_progress.h"
 
 namespace ql::model {
 
@@ -28,10 +29,11 @@ struct DecoderInputs {
 };
 
 // Every layer over `in.hidden`, K and V written into the caches. `cancel` is
-// polled between layers (kCancelledMessage).
+// polled between layers (kCancelledMessage); `progress`, when given,
+// advances once per layer.
 Status run_decoder_layers(backend::Backend& be, const ModelWeights& w, const TextConfig& tc,
                           std::vector<backend::TensorPtr>& k_cache, std::vector<backend::TensorPtr>& v_cache,
-                          DecoderInputs& in, const std::atomic<bool>* cancel);
+                          DecoderInputs& in, const std::atomic<bool>* cancel, StepProgress* progress = nullptr);
 
 // out [rows, vocab] = lm_head(final_norm(hidden rows)); `rows` (I32 [r, 1])
 // picks hidden rows, null = every row.

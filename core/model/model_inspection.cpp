@@ -3,10 +3,11 @@
 
 #include "core/model/bnb_validation.h"
 #include "core/model/checkpoint.h"
+#include "core/model/tensor_finiteness.h"
 
 namespace ql::model {
 
-Result<ModelInspection> inspect_model_folder(const std::string& dir) {
+Result<ModelInspection> inspect_model_folder(const std::string& dir, bool scan_values) {
   ModelInspection m;
   m.dir = dir;
   m.validation.dir = dir;
@@ -35,6 +36,14 @@ Result<ModelInspection> inspect_model_folder(const std::string& dir) {
     m.weights = m.validation.ok() ? WeightsState::kValid : WeightsState::kInvalid;
     m.validation.problems.insert(m.validation.problems.begin(), earlier.problems.begin(), earlier.problems.end());
     m.validation.unreadable += earlier.unreadable;
+    if (scan_values) {
+      for (std::string& p : non_finite_tensors(*ckpt)) {
+        m.validation.problems.push_back(std::move(p));
+        ++m.validation.non_finite;
+      }
+      m.values_scanned = true;
+      m.weights = m.validation.ok() ? WeightsState::kValid : WeightsState::kInvalid;
+    }
     // A bitsandbytes checkpoint stores packed codes and their companions, whose
     // element counts are not parameters: its counts come from config.json.
     if (!m.config.quantization) {

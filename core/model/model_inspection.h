@@ -33,6 +33,7 @@ struct ModelInspection {
   int64_t text_parameters_per_token = 0;
   std::optional<CheckpointContents> contents;  // when the checkpoint opened
   ValidationReport validation;                 // also carries open/generation errors as problems
+  bool values_scanned = false;                 // every float value was checked for NaN and infinity
   bool internal_failure = false;               // a problem was an I/O failure, not bad input
 
   bool ok() const { return validation.ok() && weights == WeightsState::kValid; }
@@ -40,6 +41,8 @@ struct ModelInspection {
 
 // Fails only when config.json cannot be read or is invalid; problems with the
 // weights or generation_config.json are reported in `validation`.
-Result<ModelInspection> inspect_model_folder(const std::string& dir);
+// `scan_values`: also read every float value and report tensors holding NaN
+// or infinity (a full read of the weights: seconds per GB).
+Result<ModelInspection> inspect_model_folder(const std::string& dir, bool scan_values = false);
 
 }  // namespace ql::model

@@ -29,8 +29,6 @@ namespace {
 using backend::TensorPtr;
 constexpr backend::DType kI32 = backend::DType::kI32;
 
-bool cancelled(const std::atomic<bool>* c) { return c && c->load(std::memory_order_relaxed); }
-
 TensorPtr upload_i32(backend::Backend& be, const std::vector<int32_t>& v, int64_t cols = 1) {
   auto t = be.new_tensor(kI32, static_cast<int64_t>(v.size()) / cols, cols);
   be.write(*t, v.data(), v.size() * sizeof(int32_t));
@@ -179,7 +177,8 @@ Result<std::unique_ptr<KvCache>> Qwen3VLModel::new_cache(int64_t capacity) const
 Result<ForwardResult> Qwen3VLModel::prefill(KvCache& cache, std::span<const int32_t> ids,
                                             std::span<const vision::PreprocessedImage> images,
                                             std::span<const int64_t> logit_rows,
-                                            const std::atomic<bool>* cancel) const {
+                                            const std::atomic<bool>* cancel,
+                                            const PrefillProgressFn& progress) const {
   const TextConfig& tc = config_.text;
   const int64_t n = static_cast<int64_t>(ids.size());
   const int64_t past = cache.length();
@@ -222,10 +221,16 @@ Result<ForwardResult> Qwen3VLModel::prefill(KvCache& cache, std::span<const int3
   r.rows.push_back(past + n - 1);
   r.logits = be.new_tensor(be.activation_dtype(), static_cast<int64_t>(picked.size()), tc.vocab_size);
 
+  // Progress units: the vision tower's blocks (once for all images), then
+  // each chunk's decoder layers.
+  const int64_t chunks = (n + kPrefillChunkTokens - 1) / kPrefillChunkTokens;
+  StepProgress steps(progress, (images.empty() ? 0 : static_cast<int64_t>(weights_->blocks.size())) +
+                                   chunks * static_cast<int64_t>(weights_->layers.size()));
+
   // The vision tower once for every image; its outputs stay through the chunks.
   VisionOutput vis;
   if (!images.empty()) {
-    auto out = run_vision_tower(be, *weights_, config_.vision, images, cancel);
+    auto out = run_vision_tower(be, *weights_, config_.vision, images, cancel, &steps);
     if (!out.ok()) {
       (void)be.take_error();
       return out.error();
@@ -276,7 +281,7 @@ Result<ForwardResult> Qwen3VLModel::prefill(KvCache& cache, std::span<const int3
       be.scatter_rows(*merged, *in.image_rows, *in.hidden);
       for (const auto& ds : vis.deepstack) in.deepstack.push_back(be.view(ds, first_vis, rows, ds->cols()));
     }
-    Status ran = run_decoder_layers(be, *weights_, tc, cache.k, cache.v, in, cancel);
+    Status ran = run_decoder_layers(be, *weights_, tc, cache.k, cache.v, in, cancel, &steps);
     if (ran.ok() && !chunk_picks.empty()) {
       auto out = be.view(r.logits, static_cast<int64_t>(pick_begin), static_cast<int64_t>(chunk_picks.size()),
                          tc.vocab_size);

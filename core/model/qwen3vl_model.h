@@ -14,6 +14,7 @@
 
 #include "core/backend/backend.h"
 #include "core/common/result.h"
+#include "core/model/step_progress.h"
 #include "core/model/checkpoint.h"
 #include "core/model/model_config.h"
 #include "core/model/positions.h"
@@ -129,11 +130,13 @@ class Qwen3VLModel {
   // name the image whose token count does not match, or say the context is
   // full. `cancel` is polled between layers and vision blocks; a cancelled or
   // failed prefill leaves the cache as it was and returns an error (message
-  // kCancelledMessage when cancelled).
+  // kCancelledMessage when cancelled). `progress`, when given, hears how far
+  // the prefill has come (step_progress.h).
   Result<ForwardResult> prefill(KvCache& cache, std::span<const int32_t> ids,
                                 std::span<const vision::PreprocessedImage> images,
                                 std::span<const int64_t> logit_rows = {},
-                                const std::atomic<bool>* cancel = nullptr) const;
+                                const std::atomic<bool>* cancel = nullptr,
+                                const PrefillProgressFn& progress = {}) const;
 
   // Picks the next token from the last row of `forward` (the step that made
   // it must be the latest), on the backend; only the id comes back.

@@ -55,6 +55,7 @@ class SafetensorsFile {
   static Result<SafetensorsFile> open(const std::string& path);
 
   const std::string& path() const { return file_.path(); }
+  Status unchanged() const { return file_.unchanged(); }  // mapped_file.h
   const std::vector<TensorInfo>& tensors() const { return header_.tensors; }
   const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
   std::optional<TensorView> find(std::string_view name) const;

@@ -65,7 +65,7 @@ std::string ValidationReport::summary() const {
   const std::pair<size_t, const char*> kinds[] = {
       {unreadable, "unreadable file"}, {missing, "missing"},          {unexpected, "unexpected"},
       {misshaped, "mis-shaped"},       {wrong_dtype, "wrong dtype"},  {ambiguous, "ambiguous expert orientation"},
-      {invalid, "invalid quant state"}};
+      {invalid, "invalid quant state"}, {non_finite, "with NaN or infinity"}};
   for (auto [n, what] : kinds)
     if (n) parts.push_back(fmt::format("{} {}", n, what));
   return fmt::format("{}: {} problem{}: {}", dir, problems.size(), problems.size() == 1 ? "" : "s",

@@ -34,6 +34,7 @@ struct ValidationReport {
   size_t ambiguous = 0;
   size_t invalid = 0;                 // bitsandbytes quant states that cannot be read (bnb_validation.h)
   size_t unreadable = 0;              // files that failed to open or parse (added by callers)
+  size_t non_finite = 0;              // tensors holding NaN or infinity (info --check: tensor_finiteness.h)
   size_t checked = 0;                 // tensors of the schema found in the checkpoint
   // Every fused expert tensor whose orientation the shape decided.
   std::map<std::string, ExpertOrientation> expert_orientation;

@@ -86,7 +86,7 @@ Status frame_attention(backend::Backend& be, const TensorPtr& q, const TensorPtr
 
 Result<VisionOutput> run_vision_tower(backend::Backend& be, const ModelWeights& w, const VisionConfig& vc,
                                       std::span<const vision::PreprocessedImage> images,
-                                      const std::atomic<bool>* cancel) {
+                                      const std::atomic<bool>* cancel, StepProgress* progress) {
   const int64_t patch_dim = w.patch_embed.w->cols();
   const int64_t merge = vc.spatial_merge_size;
   std::vector<ImageGrid> grids;
@@ -167,6 +167,7 @@ Result<VisionOutput> run_vision_tower(backend::Backend& be, const ModelWeights& 
     be.gelu(*h, backend::GeluKind::kTanh, *g);
     be.linear(*g, *bw.fc2.w, bw.fc2.b.get(), *x, true);
     be.rewind(block_mark);
+    if (progress) progress->advance();
     auto it = std::find(ds.begin(), ds.end(), static_cast<int64_t>(b));
     if (it != ds.end()) {
       const size_t k_ds = static_cast<size_t>(it - ds.begin());

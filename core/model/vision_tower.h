@@ -10,6 +10,7 @@
 #include "core/common/result.h"
 #include "core/model/model_config.h"
 #include "core/model/model_weights.h"
+#include "core/model/step_progress.h"
 #include "core/vision/preprocessed_image.h"
 
 namespace ql::model {
@@ -21,6 +22,6 @@ struct VisionOutput {
 
 Result<VisionOutput> run_vision_tower(backend::Backend& be, const ModelWeights& w, const VisionConfig& vc,
                                       std::span<const vision::PreprocessedImage> images,
-                                      const std::atomic<bool>* cancel);
+                                      const std::atomic<bool>* cancel, StepProgress* progress = nullptr);
 
 }  // namespace ql::model

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/backend/quantized_format.h"
+#include "core/quant/source_tensor.h"
 
 namespace ql::model {
 namespace {
@@ -23,6 +24,14 @@ void log_fp16_losses(const std::string& name, const quant::Dense16Report& r) {
     spdlog::warn("{}: {} values beyond fp16's range (65504) became infinite", name, r.overflowed_to_inf);
   if (r.flushed_to_zero > 0)
     spdlog::debug("{}: {} values below fp16's smallest subnormal (6e-8) became zero", name, r.flushed_to_zero);
+}
+
+quant::SourceDType source_dtype_of(DType t) {
+  switch (t) {
+    case DType::kBF16: return quant::SourceDType::kBF16;
+    case DType::kF16: return quant::SourceDType::kF16;
+    default: return quant::SourceDType::kF32;
+  }
 }
 
 }  // namespace
@@ -46,6 +55,14 @@ Result<backend::WeightPtr> WeightUploader::upload(const SourceMatrix& m, std::op
     hw.synthetic->first_index += static_cast<uint64_t>(m.first_element);
   } else {
     hw.data = t.data + static_cast<size_t>(m.first_element) * dtype_size(t.dtype);
+  }
+  // Every weight is checked for NaN and infinity once, while loading reads it
+  // anyway: the host quantizers check what they quantize, this checks the
+  // rest (weights kept as stored, and all of them on a backend that
+  // quantizes on its device). Synthetic weights are finite by construction.
+  if (!t.synthetic && (!format || backend_.quantizes_on_device())) {
+    const quant::SourceTensor src{m.name, source_dtype_of(t.dtype), hw.data, m.rows * m.stack, m.cols, false};
+    QL_TRY(quant::validate_source(src));
   }
   const bool to_fp16 = hw.target == backend::WeightFormat::kF16 && hw.source != hw.target;
   quant::Dense16Report losses;

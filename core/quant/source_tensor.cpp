@@ -128,7 +128,7 @@ Status validate_source(const SourceTensor& src) {
   if (bad >= 0) {
     float v = 0;
     src.read_f32(bad, 1, &v);
-    return err("{}: element {} (row {}, col {}) is {}; a weight must be finite to be quantized",
+    return err("{}: element {} (row {}, col {}) is {}; a weight must be finite (a NaN or infinity would make every output it touches NaN)",
                src.name, bad, bad / src.cols, bad % src.cols, v);
   }
   return {};

@@ -1,5 +1,6 @@
 #include "core/text/tokenizer_location.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
@@ -11,6 +12,18 @@ namespace {
 bool is_file(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(path, ec);
+}
+
+std::string describe_kind(std::filesystem::file_type t) {
+  using std::filesystem::file_type;
+  switch (t) {
+    case file_type::directory: return "is a folder";
+    case file_type::fifo: return "is a FIFO (named pipe)";
+    case file_type::character: return "is a character device";
+    case file_type::block: return "is a block device";
+    case file_type::socket: return "is a socket";
+    default: return "is not a regular file";
+  }
 }
 
 bool is_folder(const std::string& path) {
@@ -26,6 +39,18 @@ Result<std::string> locate_tokenizer(const TokenizerSearch& search) {
     if (!is_folder(*search.model_dir)) return err("{}: model folder does not exist", *search.model_dir);
     const std::string candidate = (std::filesystem::path(*search.model_dir) / "tokenizer.json").string();
     if (is_file(candidate)) return candidate;
+    // There but not a file (a folder, a FIFO, a dangling link): the model's
+    // own tokenizer is broken, which the default one must not hide.
+    std::error_code ec;
+    if (std::filesystem::exists(std::filesystem::symlink_status(candidate, ec))) {
+      std::error_code loop;
+      const auto st = std::filesystem::status(candidate, loop);
+      if (loop.value() == ELOOP)
+        return err("{}: is a loop of symbolic links; the model's tokenizer must be a regular file", candidate);
+      return err("{}: {}; the model's tokenizer must be a regular file", candidate,
+                 std::filesystem::exists(st) ? describe_kind(st.type())
+                                             : std::string("is a symbolic link to nothing (or a loop of links)"));
+    }
     looked = candidate + ", ";
   }
   if (search.env_value && !search.env_value->empty()) {

@@ -1,5 +1,7 @@
 #include "core/vision/preprocess_config.h"
 
+#include "core/common/mapped_file.h"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -163,13 +165,10 @@ Result<PreprocessConfig> load_preprocess_config(const std::string& model_dir) {
   namespace fs = std::filesystem;
   const fs::path path = fs::path(model_dir) / "preprocessor_config.json";
   std::error_code ec;
-  if (!fs::exists(path, ec)) return PreprocessConfig{};
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return err("{}: cannot open file", path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return err("{}: read failed", path.string());
-  return parse_preprocess_config(text.str(), path.string());
+  // Absent (and not a dangling or looping link): the published defaults.
+  if (!fs::exists(fs::symlink_status(path, ec))) return PreprocessConfig{};
+  QL_ASSIGN_OR_RETURN(std::string text, read_text_file(path.string()));
+  return parse_preprocess_config(text, path.string());
 }
 
 }  // namespace ql::vision

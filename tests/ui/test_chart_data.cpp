@@ -5,6 +5,7 @@
 // last answer back).
 #include <QTemporaryDir>
 #include <QtTest>
+#include <cmath>
 #include <fstream>
 #include <vector>
 
@@ -179,6 +180,26 @@ class TestChartData : public QObject {
     for (int i = 0; i < 700; ++i) h.addFinishedAnswer(answering(1.0 + i, 2));
     QCOMPARE(h.answers().size(), MetricsHistory::kMaxAnswers);
     QCOMPARE(h.answers().back().ttft_ms, 700.0);
+  }
+
+  void anIdleGapBreaksEveryLineOnce() {
+    MetricsHistory h;
+    h.add(sample(0.0, answering(150, 3)));
+    h.add(sample(0.1, answering(150, 5)));
+    h.breakLines();
+    h.breakLines();  // twice idle without a sample in between: still one break
+    h.add(sample(30.0, answering(90, 3)));
+    // Before the fix the line ran straight from 0.1 s to 30 s.
+    QCOMPARE(h.processMemory().size(), size_t{4});
+    const TimedValue gap = h.processMemory().points()[2];
+    QVERIFY(std::isnan(gap.value));
+    QVERIFY(gap.t_s > 0.1 && gap.t_s < 30.0);
+    QVERIFY(std::isnan(h.machineUsed().points()[2].value));
+    QVERIFY(std::isnan(h.engineMemory().points()[2].value));
+    QVERIFY(std::isnan(h.tokenLatencyMs().points()[2].value));
+    QCOMPARE(h.processMemory().points().back().value, 5000.0);
+    // An empty series gets no break (nothing to separate).
+    QCOMPARE(h.deviceUsed().size(), size_t{0});
   }
 
   void deviceMemoryIsKeptWhenGiven() {

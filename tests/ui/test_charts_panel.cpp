@@ -10,6 +10,7 @@
 #include <QTemporaryDir>
 #include <QToolTip>
 #include <QtTest>
+#include <cmath>
 #include <optional>
 #include <qcustomplot.h>
 
@@ -151,6 +152,28 @@ class TestChartsPanel : public QObject {
     QCOMPARE(bars->data()->at(1)->value, third.metrics.ttft_ms);
     QCOMPARE(bars->data()->at(1)->key, 2.0);  // answers are numbered in order
     QVERIFY(totalPoints(plot) > before);
+  }
+
+  // Two answers with idle time between them: the lines break there (a NaN
+  // point) instead of joining across time never measured, and the time axis
+  // reaches the newest point of every line.
+  void idleTimeBreaksTheLinesAndTheNewestPointsAreInView() {
+    ChartsPanel panel(engine_);
+    auto* plot = panel.findChild<QCustomPlot*>("chartsPlot");
+    QCPGraph* process = graphNamed(plot, "process memory (VmRSS)");
+    QVERIFY(process);
+    generate(24);
+    QTest::qWait(400);  // idle: nothing sampled
+    generate(24);
+    int breaks = 0;
+    for (int i = 0; i < process->dataCount(); ++i) breaks += std::isnan(process->data()->at(i)->value) ? 1 : 0;
+    QVERIFY2(breaks >= 2, qPrintable(QStringLiteral("%1 breaks").arg(breaks)));  // before each answer
+    const double axis_end = process->keyAxis()->range().upper;
+    for (int i = 0; i < plot->graphCount(); ++i) {
+      QCPGraph* g = plot->graph(i);
+      if (g->dataCount() == 0) continue;
+      QVERIFY2(g->data()->at(g->dataCount() - 1)->key <= axis_end + 1e-9, qPrintable(g->name()));
+    }
   }
 
   void clearEmptiesTheCharts() {

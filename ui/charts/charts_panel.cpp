@@ -200,6 +200,7 @@ void ChartsPanel::setDeviceMemoryReader(DeviceMemoryReader reader) {
 
 void ChartsPanel::onBusyChanged(bool busy) {
   if (busy) {
+    history_.breakLines();  // nothing was sampled while idle
     sampleNow();
     timer_.start();
   } else {
@@ -248,8 +249,11 @@ void ChartsPanel::redraw() {
   // Time axes: everything kept (up to the window), the same span on all three.
   double first = 0, last = 0;
   bool any = false;
-  for (const TimedSeries* s : {&history_.processMemory(), &history_.machineUsed(), &history_.engineMemory(),
-                               &history_.tokenLatencyMs(), &history_.deviceUsed()}) {
+  // Every series counts, so the newest point of any (an answer's speed
+  // included) is always inside the visible range.
+  for (const TimedSeries* s : {&history_.processMemory(), &history_.machineUsed(), &history_.machineTotal(),
+                               &history_.engineMemory(), &history_.tokenLatencyMs(), &history_.tokensPerSecond(),
+                               &history_.deviceUsed(), &history_.deviceTotal()}) {
     if (s->points().empty()) continue;
     first = any ? std::min(first, s->points().front().t_s) : s->points().front().t_s;
     last = any ? std::max(last, s->points().back().t_s) : s->points().back().t_s;
@@ -346,6 +350,7 @@ QString ChartsPanel::hoverTextAt(const QPoint& pos) const {
       auto it = g->data()->findBegin(key, false);
       if (it == g->data()->constEnd() || (it != g->data()->constBegin() && key - (it - 1)->key < it->key - key)) --it;
       if (std::abs(x->coordToPixel(it->key) - pos.x()) > kHoverReachPx) continue;
+      if (std::isnan(it->value)) continue;  // a break in the line (MetricsHistory::breakLines): nothing measured
       shown_key = it->key;
       const QVariant plain = g->property("plainName");
       lines << tr("%1: %2 %3").arg(plain.isValid() ? plain.toString() : g->name()).arg(it->value, 0, 'f', c->decimals).arg(c->unit);

@@ -1,5 +1,8 @@
 #include "ui/charts/metrics_history.h"
 
+#include <cmath>
+#include <limits>
+
 namespace ql::ui {
 
 void TimedSeries::trim(double oldest_kept_t_s) {
@@ -8,6 +11,16 @@ void TimedSeries::trim(double oldest_kept_t_s) {
 
 void MetricsHistory::add(const MetricsSample& s) {
   const engine::Metrics& m = s.metrics;
+  if (break_pending_) {
+    break_pending_ = false;
+    for (TimedSeries* series : {&process_, &machine_used_, &machine_total_, &engine_, &device_used_, &device_total_,
+                                &latency_, &tokens_per_s_}) {
+      // Midway between the last point and this one, so the series stays in
+      // time order; a series already ending in a break gets no second one.
+      if (series->points().empty() || std::isnan(series->points().back().value)) continue;
+      series->add((series->points().back().t_s + s.t_s) / 2, std::numeric_limits<double>::quiet_NaN());
+    }
+  }
   if (s.process_bytes) process_.add(s.t_s, static_cast<double>(*s.process_bytes));
   if (s.machine) {
     machine_used_.add(s.t_s, static_cast<double>(s.machine->used_bytes()));

@@ -60,6 +60,10 @@ class MetricsHistory {
   explicit MetricsHistory(double window_s = 600) : window_s_(window_s) {}
 
   void add(const MetricsSample& sample);
+  // No samples were taken from now until the next add() (the engine went
+  // idle): the next add() first puts a NaN point in every series, which the
+  // charts draw as a break, so no line crosses time that was never measured.
+  void breakLines() { break_pending_ = true; }
   // A finished generation's final figures (exact, where sampling may have
   // missed a short answer); an answer already seen is not added twice.
   void addFinishedAnswer(const engine::Metrics& metrics);
@@ -89,6 +93,7 @@ class MetricsHistory {
   void addAnswer(double ttft_ms);
 
   double window_s_;
+  bool break_pending_ = false;
   TimedSeries process_, machine_used_, machine_total_, engine_, device_used_, device_total_;
   TimedSeries latency_, tokens_per_s_;
   std::deque<AnswerTtft> answers_;

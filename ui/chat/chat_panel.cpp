@@ -6,6 +6,7 @@
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QImageReader>
+#include <QLabel>
 #include <QMimeData>
 #include <QPushButton>
 #include <QToolButton>
@@ -56,6 +57,24 @@ ChatPanel::ChatPanel(EngineController* engine, QWidget* parent)
   buildUi();
   connectEngine();
   updateControls();
+  prefill_timer_.setInterval(200);
+  connect(&prefill_timer_, &QTimer::timeout, this, &ChatPanel::showPrefillProgress);
+}
+
+void ChatPanel::showPrefillProgress() {
+  if (!pending_ || !pending_->answer || !engine_) {
+    prefill_timer_.stop();
+    return;
+  }
+  if (!pending_->streamed.isEmpty()) {  // the answer is coming: back to the widget's own words
+    pending_->answer->statsLabel()->setText(tr("Thinking\u2026"));
+    prefill_timer_.stop();
+    return;
+  }
+  const engine::Metrics m = engine_->metrics();
+  if (m.generated_tokens > 0) return;
+  pending_->answer->statsLabel()->setText(
+      tr("Reading the prompt (%1 tokens): %2%").arg(m.prompt_tokens).arg(static_cast<int>(100 * m.prefill_fraction)));
 }
 
 ChatPanel::~ChatPanel() {
@@ -288,6 +307,7 @@ bool ChatPanel::startTurn(PendingTurn turn) {
   }
   turn.answer = appendAnswer();
   pending_ = std::move(turn);
+  prefill_timer_.start();
   updateControls();
   emit generatingChanged(true);
   return true;

@@ -11,6 +11,7 @@
 // new chat (window-wide: the window's menu should reuse newChatAction()
 // rather than define its own Ctrl+N, which Qt would treat as ambiguous).
 #include <QPointer>
+#include <QTimer>
 #include <QWidget>
 #include <memory>
 #include <optional>
@@ -134,6 +135,10 @@ class ChatPanel : public QWidget {
   ChatConversation conversation_;
   std::optional<PendingTurn> pending_;
   quint64 next_request_id_;
+  // Until the first token: "Reading the prompt: 42%" under the empty answer,
+  // from the engine's metrics (a big picture can take a minute on the CPU).
+  QTimer prefill_timer_;
+  void showPrefillProgress();
 
   QString system_prompt_;
   engine::SamplingOptions sampling_;

@@ -11,6 +11,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QProgressBar>
 #include <QPointer>
 #include <QPushButton>
@@ -21,6 +22,9 @@
 #include <QVBoxLayout>
 #include <memory>
 
+#include <fmt/format.h>
+
+#include "core/io/folder_claim.h"
 #include "ui/compare/compare_markdown.h"
 #include "ui/engine/engine_controller.h"
 
@@ -226,7 +230,10 @@ void ExportDialog::updateEstimate() {
   // runs on the global pool, which the application waits for when it quits.
   // The answer comes back through the event loop; a dialog closed meanwhile
   // is not touched (QPointer, read on the UI thread).
-  const io::ExportRequest r = request();
+  io::ExportRequest r = request();
+  // The estimate removes nothing; what an interrupted export left is named
+  // below and removed only when the user says so at Export.
+  r.remove_interrupted = true;
   QPointer<ExportDialog> self(this);
   QThreadPool::globalInstance()->start([self, seq, r] {
     auto estimate = std::make_shared<Result<io::ExportEstimate>>(io::estimate_export(r));
@@ -257,6 +264,12 @@ void ExportDialog::showEstimate(quint64 seq, const io::ExportRequest& r, const R
       text += tr("; %1 free there").arg(size_text(free_bytes));
       if (free_bytes < e->total_bytes) showError(tr("Not enough free space at the destination."));
     }
+  }
+  if (!r.out_dir.empty()) {
+    auto claim = io::read_folder_claim(r.out_dir);
+    if (claim.ok() && claim->has_value() && !(*claim)->live)
+      text += tr("; an interrupted export left %n file(s) there (Export asks to remove them)", "",
+                 static_cast<int>((*claim)->leftovers.size()));
   }
   estimate_->setText(text);
   estimate_ok_ = !r.out_dir.empty() && error_->isHidden();
@@ -293,7 +306,8 @@ bool ExportDialog::startExport() {
     if (error_->isHidden()) showError(tr("Choose a destination folder."));
     return false;
   }
-  const io::ExportRequest r = request();
+  io::ExportRequest r = request();
+  if (!askToRemoveInterrupted(r)) return false;
   folder_existed_ = QFileInfo::exists(qs(r.out_dir));
   if (!engine_->exportModel(r)) {
     showError(tr("The engine is busy (%1): wait until it ends or stop it.").arg(engine_->currentJob()));
@@ -308,6 +322,25 @@ bool ExportDialog::startExport() {
   progress_->show();
   stage_->setText(tr("starting"));
   setExporting(true);
+  return true;
+}
+
+bool ExportDialog::askToRemoveInterrupted(io::ExportRequest& r) {
+  auto claim = io::read_folder_claim(r.out_dir);
+  if (!claim.ok() || !claim->has_value() || (*claim)->live) return true;  // export_model reports the rest
+  const io::FolderClaimInfo& info = **claim;
+  const QString files = info.leftovers.empty() ? tr("only its claim file")
+                                               : qs(fmt::format("{}", fmt::join(info.leftovers, ", ")));
+  const auto answer = QMessageBox::question(
+      this, tr("Remove what an interrupted export left?"),
+      tr("An earlier export into %1 (process %2, started %3) was interrupted and left: %4.\n\nRemove these files "
+         "and export?")
+          .arg(qs(r.out_dir))
+          .arg(info.pid)
+          .arg(qs(info.started), files),
+      QMessageBox::Yes | QMessageBox::No, QMessageBox::No);
+  if (answer != QMessageBox::Yes) return false;
+  r.remove_interrupted = true;
   return true;
 }
 

@@ -53,6 +53,9 @@ class ExportDialog : public QDialog {
   void openFolder();
 
  private:
+  // A folder an interrupted export left files in: asks before removing them
+  // (sets r.remove_interrupted); false when the user said no.
+  bool askToRemoveInterrupted(io::ExportRequest& r);
   void showError(const QString& text);
   // The answer of the estimate numbered `seq` for request `r` (UI thread).
   void showEstimate(quint64 seq, const io::ExportRequest& r, const Result<io::ExportEstimate>& e);

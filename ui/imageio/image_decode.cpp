@@ -7,7 +7,15 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace ql::imageio {
+namespace {
+
+// 32-bit pixels: 1 GiB is a 16384 x 16384 image.
+constexpr int kDecodeLimitMiB = 1024;
+
+}  // namespace
 
 vision::ImageRGB8 to_rgb8(const QImage& image) {
   // Format_RGB888 drops alpha by taking the colour channels as stored, which
@@ -32,9 +40,26 @@ Result<vision::ImageRGB8> decode_image_file(const std::string& path) {
   if (!info.isReadable()) return err("{}: image file is not readable", path);
   QImageReader reader(qpath);
   reader.setAutoTransform(true);  // EXIF orientation, like the app would show it
+  // The model sees at most a few megapixels (the preprocessor resizes), but a
+  // photo of 100+ megapixels is a real input; a decompression bomb is not.
+  // Qt refuses images whose decoded size passes this limit, with only
+  // "Unable to read image data": the header's size is checked here first so
+  // that the message says what and why.
+  reader.setAllocationLimit(kDecodeLimitMiB);
+  const QSize header_size = reader.size();  // from the header, nothing decoded yet
+  if (header_size.isValid()) {
+    const double mib = static_cast<double>(header_size.width()) * header_size.height() * 4 / (1024.0 * 1024.0);
+    if (mib > kDecodeLimitMiB)
+      return err("{}: the image is {} x {} pixels; decoding it needs about {:.0f} MiB, more than the {} MiB an image "
+                 "may take (scale it down first)",
+                 path, header_size.width(), header_size.height(), mib, kDecodeLimitMiB);
+  }
   QImage image = reader.read();
   if (image.isNull()) {
-    return err("{}: cannot decode image: {}", path, reader.errorString().toStdString());
+    return err("{}: cannot decode image{}: {}", path,
+               header_size.isValid() ? fmt::format(" ({} x {} pixels)", header_size.width(), header_size.height())
+                                     : std::string(),
+               reader.errorString().toStdString());
   }
   if (image.width() <= 0 || image.height() <= 0) {
     return err("{}: image has no pixels", path);

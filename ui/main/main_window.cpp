@@ -147,8 +147,10 @@ void MainWindow::buildDocks() {
 
   charts_ = new ChartsPanel(engine_);
   // On a GPU the memory chart also draws the device's memory, as the engine
-  // last read it (cudaMemGetInfo after loading and at every token).
-  if (backend::find_backend_provider("cuda")) {
+  // last read it (cudaMemGetInfo after loading and at every token). A build
+  // with CUDA on a machine without a usable GPU draws (and lists) no GPU lines.
+  const backend::BackendProvider* cuda = backend::find_backend_provider("cuda");
+  if (cuda && cuda->probe && cuda->probe().ok()) {
     charts_->setDeviceMemoryReader([engine = engine_]() -> std::optional<DeviceMemory> {
       const engine::Metrics m = engine->metrics();
       if (m.device_total_bytes == 0 || m.device.rfind("CPU", 0) == 0) return std::nullopt;

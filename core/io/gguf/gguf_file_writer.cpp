@@ -47,7 +47,7 @@ Status write_tensor(const PlannedTensor& t, const GgufWriteOptions& options,
   std::vector<float> rows, decoded;
   std::vector<uint8_t> bytes;
   for (const RowRange& slice : plan_row_slices(t.mapped)) {
-    if (context.cancelled()) return ExportContext::cancelled_error();
+    if (context.cancelled()) return context.stop_error();
     const int64_t n = slice.rows() * ne0;
     rows.resize(static_cast<size_t>(n));
     bytes.resize(static_cast<size_t>(slice.rows() * *row_bytes));
@@ -113,7 +113,7 @@ Status write_gguf_files(const GgufExportPlan& plan, const GgufWriteOptions& opti
       return internal_err("{}: wrote {} bytes, planned {}", f.path, file->bytes_written(), f.file_bytes());
     files.push_back(std::move(*file));
   }
-  if (context.cancelled()) return ExportContext::cancelled_error();
+  if (context.cancelled()) return context.stop_error();
 
   // Only now, with every file complete, do they take their final names.
   context.report("renaming");

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/common/mapped_file.h"
+#include "core/common/small_file.h"
 #include "core/io/gguf/hparams.h"
 
 namespace ql::io::gguf {
@@ -62,7 +63,7 @@ Result<std::optional<std::string>> chat_template(const nlohmann::json& tokenizer
     return from_value(*it);
   const std::string jinja = (fs::path(dir) / "chat_template.jinja").string();
   std::error_code ec;
-  if (fs::is_regular_file(jinja, ec)) {
+  if (something_at(jinja)) {  // a folder or FIFO there is an error below, not "no template"
     auto text = read_text_file(jinja);
     if (!text) return text.error();
     return std::optional<std::string>(std::move(*text));
