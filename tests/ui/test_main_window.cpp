@@ -8,6 +8,7 @@
 #include <QDockWidget>
 #include <QDoubleSpinBox>
 #include <QDropEvent>
+#include <QFileInfo>
 #include <QLabel>
 #include <QMimeData>
 #include <QPushButton>
@@ -235,6 +236,28 @@ class TestMainWindow : public QObject {
     QTest::keyClick(w.modelPanel()->contextSpin(), Qt::Key_Escape);
     QVERIFY(t::wait_for(done, 1, 10000));
     QCOMPARE(done.at(0).at(2).value<engine::GenerationResult>().stop_reason, engine::StopReason::kStopped);
+  }
+
+  // Quitting the app while an export runs cancels it, and the export takes
+  // back what it wrote before the window is gone (issue 12, point 4).
+  void quittingDuringAnExportCancelsItAndLeavesNothing() {
+    QTemporaryDir dir;
+    const QString out = dir.filePath("made/by/export");
+    auto* w = new MainWindow;
+    QTRY_VERIFY_WITH_TIMEOUT(!w->engine()->busy(), 60000);  // a first-start load, if any, is over
+    QSignalSpy progress(w->engine(), &EngineController::exportProgress);
+    io::ExportRequest r;
+    r.model_dir = t::demo_model().toStdString();
+    r.format = io::ExportFormat::kGguf;
+    r.precision = "q4_k_m";  // K-quants on one thread: seconds, so the quit lands mid-export
+    r.threads = 1;
+    r.out_dir = out.toStdString();
+    QVERIFY(w->engine()->exportModel(r));
+    QTRY_VERIFY_WITH_TIMEOUT(!progress.isEmpty() && !progress.last().at(0).value<io::ExportProgress>().tensor.empty(),
+                             60000);
+    w->close();
+    delete w;  // stops the engine and joins its thread
+    QVERIFY2(!QFileInfo::exists(dir.filePath("made")), "the cancelled export left its folders");
   }
 
   void themeCanBeForcedAndFollowsTheSystemAgain() {

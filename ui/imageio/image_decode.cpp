@@ -1,5 +1,7 @@
 #include "ui/imageio/image_decode.h"
 
+#include <QBuffer>
+#include <QByteArray>
 #include <QFileInfo>
 #include <QImage>
 #include <QImageReader>
@@ -32,13 +34,10 @@ vision::ImageRGB8 to_rgb8(const QImage& image) {
   return out;
 }
 
-Result<vision::ImageRGB8> decode_image_file(const std::string& path) {
-  const QString qpath = QString::fromStdString(path);
-  QFileInfo info(qpath);
-  if (!info.exists()) return err("{}: image file not found", path);
-  if (!info.isFile()) return err("{}: not a file", path);
-  if (!info.isReadable()) return err("{}: image file is not readable", path);
-  QImageReader reader(qpath);
+namespace {
+
+// One decoder for files and bytes; `path` names the image in messages.
+Result<vision::ImageRGB8> decode_from(QImageReader& reader, const std::string& path) {
   reader.setAutoTransform(true);  // EXIF orientation, like the app would show it
   // The model sees at most a few megapixels (the preprocessor resizes), but a
   // photo of 100+ megapixels is a real input; a decompression bomb is not.
@@ -70,6 +69,26 @@ Result<vision::ImageRGB8> decode_image_file(const std::string& path) {
     image = image.convertToFormat(QImage::Format_RGBA8888);
   }
   return to_rgb8(image);
+}
+
+}  // namespace
+
+Result<vision::ImageRGB8> decode_image_file(const std::string& path) {
+  const QString qpath = QString::fromStdString(path);
+  QFileInfo info(qpath);
+  if (!info.exists()) return err("{}: image file not found", path);
+  if (!info.isFile()) return err("{}: not a file", path);
+  if (!info.isReadable()) return err("{}: image file is not readable", path);
+  QImageReader reader(qpath);
+  return decode_from(reader, path);
+}
+
+Result<vision::ImageRGB8> decode_image_bytes(const std::string& bytes, const std::string& label) {
+  QByteArray data = QByteArray::fromRawData(bytes.data(), static_cast<qsizetype>(bytes.size()));
+  QBuffer buffer(&data);
+  buffer.open(QIODevice::ReadOnly);
+  QImageReader reader(&buffer);
+  return decode_from(reader, label);
 }
 
 }  // namespace ql::imageio

@@ -12,6 +12,9 @@ class QImage;
 namespace ql::imageio {
 
 Result<vision::ImageRGB8> decode_image_file(const std::string& path);
+// The same for an encoded image in memory (a data URL's bytes); `label`
+// names it in messages. The same size limit applies.
+Result<vision::ImageRGB8> decode_image_bytes(const std::string& bytes, const std::string& label);
 
 // Converts an already decoded QImage (e.g. pasted from the clipboard).
 vision::ImageRGB8 to_rgb8(const QImage& image);

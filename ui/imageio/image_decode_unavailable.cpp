@@ -10,4 +10,8 @@ Result<vision::ImageRGB8> decode_image_file(const std::string& path) {
              path);
 }
 
+Result<vision::ImageRGB8> decode_image_bytes(const std::string&, const std::string& label) {
+  return err("{}: this quantlens-cli was built without Qt (QL_QT=OFF), so it cannot decode images", label);
+}
+
 }  // namespace ql::imageio
