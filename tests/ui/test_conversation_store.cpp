@@ -9,6 +9,7 @@
 #include <QJsonObject>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <sys/stat.h>
 
 #include "ui/chat/conversation_store.h"
 
@@ -209,6 +210,25 @@ class TestConversationStore : public QObject {
     QVERIFY2(QString::fromStdString(saved.message()).contains("gone.png"), saved.message().c_str());
     // The JSON is not written while an image it would name is missing.
     QVERIFY(!QFile::exists(root.filePath(c.id + "/conversation.json")));
+  }
+
+  // A FIFO or a device in a saved conversation's or a picture's place is
+  // refused by name (core/common/small_file.h), never read until it ends.
+  void specialFilesAreRefusedNotReadForever() {
+    QTemporaryDir root;
+    ConversationStore store(root.path());
+    QVERIFY(QDir(root.path()).mkpath("fifo"));
+    QVERIFY(::mkfifo(root.filePath("fifo/conversation.json").toLocal8Bit().constData(), 0644) == 0);
+    auto fifo = store.load("fifo");
+    QVERIFY(!fifo.ok());
+    QVERIFY2(QString::fromStdString(fifo.message()).contains("is a FIFO"), fifo.message().c_str());
+    QCOMPARE(store.list().size(), 0);  // skipped, not waited on
+
+    ChatConversation c = two_turns();
+    c.messages[0].images[0].source_path = "/dev/zero";
+    const ql::Status saved = store.save(c);
+    QVERIFY(!saved.ok());
+    QVERIFY2(QString::fromStdString(saved.message()).contains("is a character device"), saved.message().c_str());
   }
 
   void newIdsAreUniqueAndPlain() {

@@ -12,10 +12,14 @@
 #include <QtDebug>
 #include <algorithm>
 
+#include "core/common/small_file.h"
 #include "ui/chat/conversation_json.h"
 
 namespace ql::ui {
 namespace {
+
+// A picture kept with a conversation: far above any photo, far below a runaway read.
+constexpr uint64_t kMaxImageFileBytes = 1ull << 30;
 
 constexpr const char* kJsonName = "conversation.json";
 
@@ -68,12 +72,11 @@ Status store_image(ChatImage& image, const QDir& dir, QSet<QString>& taken) {
   if (pasted) {
     QL_TRY(write_png_atomically(target, image.pixels));
   } else {
-    QFile source(image.source_path);
-    if (!source.open(QIODevice::ReadOnly)) {
-      return err("{}: cannot copy the image into the conversation: {}", s(image.source_path),
-                 s(source.errorString()));
-    }
-    QL_TRY(write_atomically(target, source.readAll()));
+    // A regular file of bounded size only (small_file.h): a FIFO or a device
+    // in a picture's place must not hang or fill the app.
+    auto bytes = read_small_file(image.source_path.toStdString(), kMaxImageFileBytes);
+    if (!bytes) return err("cannot copy the image into the conversation: {}", bytes.message());
+    QL_TRY(write_atomically(target, QByteArray::fromStdString(*bytes)));
   }
   image.stored_name = name;
   image.source_path = target;
@@ -120,10 +123,10 @@ QList<ConversationSummary> ConversationStore::list() const {
 Result<ChatConversation> ConversationStore::load(const QString& id) const {
   if (!is_plain_file_name(id)) return err("\"{}\" is not a conversation id", s(id));
   const QString path = json_path(id);
-  QFile file(path);
-  if (!file.open(QIODevice::ReadOnly)) return err("{}: cannot read: {}", s(path), s(file.errorString()));
+  auto text = read_small_file(path.toStdString());  // regular and bounded, as every JSON file (small_file.h)
+  if (!text) return text.error();
   QJsonParseError parse_error;
-  const QJsonDocument doc = QJsonDocument::fromJson(file.readAll(), &parse_error);
+  const QJsonDocument doc = QJsonDocument::fromJson(QByteArray::fromStdString(*text), &parse_error);
   if (doc.isNull()) {
     return err("{}: not valid JSON at offset {}: {}", s(path), parse_error.offset, s(parse_error.errorString()));
   }
