@@ -360,9 +360,12 @@ TEST(GpuSampling, OneGraphServesEverySetting) {
     for (const NamedParams& np : param_sets()) {
       for (double u : {0.25, 0.75}) {
         const SamplingInputs in = to_inputs(np.p, u);
-        QL_GPU_ASSERT(cudaMemcpy(g.params(), &in, sizeof(in), cudaMemcpyHostToDevice));
-        QL_GPU_ASSERT(cudaMemcpy(g.seen(), seen.data(), seen.size() * 4, cudaMemcpyHostToDevice));
-        QL_GPU_ASSERT(cudaMemset(g.token(), 0x7f, 4));
+        // On the graph's stream: the legacy default stream does not order
+        // against a non-blocking one, so a plain cudaMemset of the token could
+        // land after the replay wrote it (seen on the H100: 0x7f7f7f7f back).
+        QL_GPU_ASSERT(cudaMemcpyAsync(g.params(), &in, sizeof(in), cudaMemcpyHostToDevice, stream));
+        QL_GPU_ASSERT(cudaMemcpyAsync(g.seen(), seen.data(), seen.size() * 4, cudaMemcpyHostToDevice, stream));
+        QL_GPU_ASSERT(cudaMemsetAsync(g.token(), 0x7f, 4, stream));
         QL_GPU_ASSERT(cudaGraphLaunch(exec, stream));
         QL_GPU_ASSERT(cudaStreamSynchronize(stream));
         int32_t t = -1;
