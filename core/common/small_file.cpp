@@ -22,7 +22,31 @@ std::string mb(uint64_t bytes) {
   return buf;
 }
 
+// An open descriptor of a regular file, or the error naming what is there.
+Result<int> open_regular(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return err("{}: cannot open: {}", path, open_reason(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return err("{}: cannot stat: {}", path, std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return err("{}: is {}, not a regular file", path, file_kind_name(st.st_mode));
+  }
+  return fd;
+}
+
 }  // namespace
+
+Status check_regular_file(const std::string& path) {
+  QL_ASSIGN_OR_RETURN(const int fd, open_regular(path));
+  ::close(fd);
+  return {};
+}
 
 bool something_at(const std::string& path) {
   struct stat st {};
@@ -42,19 +66,9 @@ const char* file_kind_name(unsigned mode) {
 }
 
 Result<std::string> read_small_file(const std::string& path, uint64_t max_bytes) {
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return err("{}: cannot open: {}", path, open_reason(errno));
+  QL_ASSIGN_OR_RETURN(const int fd, open_regular(path));
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int e = errno;
-    ::close(fd);
-    return err("{}: cannot stat: {}", path, std::strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return err("{}: is {}, not a regular file", path, file_kind_name(st.st_mode));
-  }
+  ::fstat(fd, &st);  // it succeeded in open_regular
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size > max_bytes) {
     ::close(fd);

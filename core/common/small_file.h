@@ -20,6 +20,12 @@ inline constexpr uint64_t kMaxSmallFileBytes = 256ull << 20;
 // so; anything but a regular file names its kind.
 Result<std::string> read_small_file(const std::string& path, uint64_t max_bytes = kMaxSmallFileBytes);
 
+// Ok when `path` is a regular file that can be opened for reading; else the
+// error read_small_file would give ("is a FIFO (named pipe), not a regular
+// file", "cannot open: a loop of symbolic links ..."). For files read by
+// other means (a mapped tokenizer.json).
+Status check_regular_file(const std::string& path);
+
 // True when anything is at `path`: a file, a folder, a FIFO, a device, even a
 // dangling or looping link. An optional file counts as absent only when
 // nothing is there; what is there but unreadable is an error, never "absent".

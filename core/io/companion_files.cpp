@@ -21,10 +21,6 @@ namespace fs = std::filesystem;
 constexpr const char* kConfigName = "config.json";
 constexpr const char* kTokenizerName = "tokenizer.json";
 
-// Something is there (small_file.h): copying it then refuses a folder, FIFO
-// or device by name instead of leaving the companion out silently.
-bool is_file(const fs::path& p) { return something_at(p.string()); }
-
 // Where each companion comes from: the source folder, or (tokenizer.json
 // only) the tokenizer QuantLens itself would use for this folder.
 struct CompanionSource {
@@ -91,7 +87,9 @@ std::vector<CompanionSource> find_companions(const std::string& model_dir) {
   for (const auto& f : companion_file_list()) {
     CompanionSource s{f.name, {}, f.expected, false, {}};
     const fs::path in_folder = fs::path(model_dir) / f.name;
-    if (is_file(in_folder)) {
+    // Something there (small_file.h): copying it refuses a folder, FIFO or
+    // device by name instead of leaving the companion out silently.
+    if (something_at(in_folder.string())) {
       s.from = in_folder.string();
       s.from_source_folder = true;
     } else if (s.name == kTokenizerName) {

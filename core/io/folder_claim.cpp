@@ -111,8 +111,7 @@ Status remove_stale_claim(const std::string& folder, const FolderClaimInfo& info
   return {};
 }
 
-std::string describe_claim(const std::string& shown_folder, const FolderClaimInfo& info,
-                           const std::string& force_hint) {
+std::string describe_claim(const std::string& shown_folder, const FolderClaimInfo& info) {
   const std::string who = info.pid > 0 ? fmt::format("process {}", info.pid) : std::string("an unknown process");
   const std::string since = info.started.empty() ? std::string() : fmt::format(", started {}", info.started);
   if (info.live)
@@ -124,7 +123,7 @@ std::string describe_claim(const std::string& shown_folder, const FolderClaimInf
   return fmt::format(
       "{}: an earlier export into this folder ({}{}) was interrupted and left {} (and its claim {}); {} to "
       "remove them, or give another folder",
-      shown_folder, who, since, left, kFolderClaimName, force_hint);
+      shown_folder, who, since, left, kFolderClaimName, "export again with --force (in the app: answer yes when asked)");
 }
 
 Result<FolderClaim> FolderClaim::take(const std::string& folder, const std::string& shown_folder,
@@ -137,7 +136,7 @@ Result<FolderClaim> FolderClaim::take(const std::string& folder, const std::stri
     c.path_.clear();  // not ours: the destructor must not remove it
     if (e == EEXIST) {
       auto info = read_folder_claim(folder);
-      if (info.ok() && info->has_value()) return err("{}", describe_claim(shown_folder, **info, "export again with --force"));
+      if (info.ok() && info->has_value()) return err("{}", describe_claim(shown_folder, **info));
       return err("{}: another export claimed this folder meanwhile; give another folder", shown_folder);
     }
     return err("{}: cannot create the export claim {}: {}", shown_folder, kFolderClaimName, std::strerror(e));

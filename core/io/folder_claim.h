@@ -44,9 +44,8 @@ Result<std::optional<FolderClaimInfo>> read_folder_claim(const std::string& fold
 Status remove_stale_claim(const std::string& folder, const FolderClaimInfo& info);
 
 // The message for a folder someone else's claim holds: who, since when, and
-// what to do (`force_hint` names the way to remove a stale one).
-std::string describe_claim(const std::string& shown_folder, const FolderClaimInfo& info,
-                           const std::string& force_hint);
+// what to do (for a stale one: how to have it removed).
+std::string describe_claim(const std::string& shown_folder, const FolderClaimInfo& info);
 
 class FolderClaim {
  public:

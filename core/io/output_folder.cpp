@@ -88,7 +88,7 @@ Result<OutputFolder> check_output_folder(const std::string& model_dir, const std
     QL_ASSIGN_OR_RETURN(std::optional<FolderClaimInfo> claim, read_folder_claim(f.resolved));
     std::vector<std::string> ignored;
     if (claim) {
-      if (claim->live || !remove_interrupted) return err("{}", describe_claim(out_dir, *claim, kRemoveInterruptedHint));
+      if (claim->live || !remove_interrupted) return err("{}", describe_claim(out_dir, *claim));
       ignored = claim->leftovers;
       ignored.push_back(kFolderClaimName);
       f.stale_claim = std::move(claim);

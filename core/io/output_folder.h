@@ -25,9 +25,6 @@ struct OutputFolder {
   std::optional<FolderClaimInfo> stale_claim;
 };
 
-// How the message about an interrupted export's leftovers says to remove them.
-inline constexpr const char* kRemoveInterruptedHint =
-    "export again with --force (in the app: answer yes when asked)";
 
 // Checks everything but free space. Errors name the folder and the rule. A
 // folder another export claims is refused; one holding only what an

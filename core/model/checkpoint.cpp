@@ -15,10 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Something is there (small_file.h): a FIFO or a folder in a shard's or the
-// index's place is then refused by name when opened, not taken for "no weights".
-bool is_file(const std::string& path) { return something_at(path); }
-
 // weight_map values are file names resolved in the index's folder; a path
 // would let an index point outside the model folder.
 bool is_plain_file_name(const std::string& s) {
@@ -64,7 +60,7 @@ Result<Index> read_index(const std::string& path) {
 }  // namespace
 
 bool Checkpoint::has_weights(const std::string& dir) {
-  return is_file(dir + "/" + kIndexFileName) || is_file(dir + "/" + kSingleFileName);
+  return something_at(dir + "/" + kIndexFileName) || something_at(dir + "/" + kSingleFileName);
 }
 
 Status Checkpoint::add_shard_tensors(size_t shard) {
@@ -86,8 +82,10 @@ Result<Checkpoint> Checkpoint::open(const std::string& dir) {
   const std::string index_path = dir + "/" + kIndexFileName;
   const std::string single_path = dir + "/" + kSingleFileName;
 
-  if (!is_file(index_path)) {
-    if (!is_file(single_path))
+  // Something there (small_file.h): a FIFO or a folder in a shard's or the
+  // index's place is refused by name when opened, not taken for "no weights".
+  if (!something_at(index_path)) {
+    if (!something_at(single_path))
       return err("{}: no weights found (neither {} nor {})", dir, kIndexFileName, kSingleFileName);
     QL_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::open(single_path));
     if (f.tensors().empty()) return err("{}: holds no tensors", single_path);
@@ -101,7 +99,7 @@ Result<Checkpoint> Checkpoint::open(const std::string& dir) {
   std::map<std::string, size_t> shard_number;
   for (const auto& [shard, example] : idx.shard_example) {
     const std::string path = dir + "/" + shard;
-    if (!is_file(path))
+    if (!something_at(path))
       return err("{}: shard {} not found (it should hold tensor {})", index_path, quote(shard), quote(example));
     QL_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::open(path));
     shard_number[shard] = c.shards_.size();

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/common/mapped_file.h"
+#include "core/common/small_file.h"
 #include "core/model/json_fields.h"
 
 namespace ql::model {
@@ -74,9 +75,8 @@ Result<GenerationConfig> parse_generation_config(std::string_view json_text, con
 
 Result<GenerationConfig> load_generation_config(const std::string& dir) {
   const std::string path = dir + "/generation_config.json";
-  std::error_code ec;
-  // Absent (and not a dangling or looping link): the published defaults.
-  if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) return published_generation_defaults();
+  // Absent (not even a dangling or looping link): the published defaults.
+  if (!something_at(path)) return published_generation_defaults();
   QL_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
   return parse_generation_config(text, path);
 }

@@ -1,6 +1,7 @@
 #include "core/text/tokenizer_location.h"
 
-#include <cerrno>
+#include "core/common/small_file.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
@@ -12,18 +13,6 @@ namespace {
 bool is_file(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(path, ec);
-}
-
-std::string describe_kind(std::filesystem::file_type t) {
-  using std::filesystem::file_type;
-  switch (t) {
-    case file_type::directory: return "is a folder";
-    case file_type::fifo: return "is a FIFO (named pipe)";
-    case file_type::character: return "is a character device";
-    case file_type::block: return "is a block device";
-    case file_type::socket: return "is a socket";
-    default: return "is not a regular file";
-  }
 }
 
 bool is_folder(const std::string& path) {
@@ -38,18 +27,13 @@ Result<std::string> locate_tokenizer(const TokenizerSearch& search) {
   if (search.model_dir) {
     if (!is_folder(*search.model_dir)) return err("{}: model folder does not exist", *search.model_dir);
     const std::string candidate = (std::filesystem::path(*search.model_dir) / "tokenizer.json").string();
-    if (is_file(candidate)) return candidate;
-    // There but not a file (a folder, a FIFO, a dangling link): the model's
-    // own tokenizer is broken, which the default one must not hide.
-    std::error_code ec;
-    if (std::filesystem::exists(std::filesystem::symlink_status(candidate, ec))) {
-      std::error_code loop;
-      const auto st = std::filesystem::status(candidate, loop);
-      if (loop.value() == ELOOP)
-        return err("{}: is a loop of symbolic links; the model's tokenizer must be a regular file", candidate);
-      return err("{}: {}; the model's tokenizer must be a regular file", candidate,
-                 std::filesystem::exists(st) ? describe_kind(st.type())
-                                             : std::string("is a symbolic link to nothing (or a loop of links)"));
+    // Something there that is not a readable file (a folder, a FIFO, a
+    // dangling or looping link): the model's own tokenizer is broken, which
+    // the default one must not hide.
+    if (something_at(candidate)) {
+      if (Status regular = check_regular_file(candidate); !regular.ok())
+        return err("{}; the model's tokenizer must be a regular file", regular.message());
+      return candidate;
     }
     looked = candidate + ", ";
   }

@@ -1,6 +1,7 @@
 #include "core/vision/preprocess_config.h"
 
 #include "core/common/mapped_file.h"
+#include "core/common/small_file.h"
 
 #include <cmath>
 #include <filesystem>
@@ -164,9 +165,8 @@ Result<PreprocessConfig> parse_preprocess_config(std::string_view json_text,
 Result<PreprocessConfig> load_preprocess_config(const std::string& model_dir) {
   namespace fs = std::filesystem;
   const fs::path path = fs::path(model_dir) / "preprocessor_config.json";
-  std::error_code ec;
-  // Absent (and not a dangling or looping link): the published defaults.
-  if (!fs::exists(fs::symlink_status(path, ec))) return PreprocessConfig{};
+  // Absent (not even a dangling or looping link): the published defaults.
+  if (!something_at(path.string())) return PreprocessConfig{};
   QL_ASSIGN_OR_RETURN(std::string text, read_text_file(path.string()));
   return parse_preprocess_config(text, path.string());
 }

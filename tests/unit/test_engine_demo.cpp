@@ -265,7 +265,7 @@ TEST_F(DemoEngine, MetricsDescribeTheRequest) {
   EXPECT_GT(m.weight_bytes, shard_bytes * 99 / 100);
   EXPECT_GT(m.backend_bytes, 0u);
   // The KV cache of the default context on the CPU: fp32 K and V of every layer.
-  const auto& tc = engine_->info()->config.text;
+  const auto tc = engine_->info()->config.text;  // a copy: info() returns by value
   EXPECT_EQ(m.kv_cache_bytes - static_cast<size_t>(tc.vocab_size) * 4,  // minus the seen-token mask
             static_cast<size_t>(2 * tc.num_layers * tc.num_kv_heads * tc.head_dim * engine_->info()->context_tokens) * 4);
   EXPECT_GT(m.workspace_bytes, 0u);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/common/mapped_file.h"
+#include "core/common/small_file.h"
 
 namespace ql::io::gguf {
 
@@ -35,10 +36,9 @@ std::optional<double> Hparams::number(std::initializer_list<const char*> keys) c
 }
 
 Result<std::optional<nlohmann::json>> read_json_file(const std::string& path) {
-  std::error_code ec;
   // Absent only when nothing is there: a folder, FIFO or device in the
   // file's place is an error from read_text_file, not a missing file.
-  if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) return std::optional<nlohmann::json>{};
+  if (!something_at(path)) return std::optional<nlohmann::json>{};
   auto text = read_text_file(path);
   if (!text) return text.error();
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
