@@ -21,31 +21,18 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/engine/engine.h"
 #include "core/vision/preprocess.h"
 #include "gpu/cuda_backend.h"
+#include "tests/support/model_test_prompts.h"
 
 namespace {
 
 using namespace ql::engine;
-using Ids = std::vector<int32_t>;
-
-std::string data_path(const std::string& rel) { return std::string(QL_TEST_DATA) + "/" + rel; }
-
-nlohmann::json read_cases(const std::string& name) {
-  std::ifstream in(data_path("engine/cases-" + name + ".json"));
-  return nlohmann::json::parse(in, nullptr, false);
-}
-
-std::string folder_of(const std::string& checkpoint) {
-  return data_path(read_cases(checkpoint)["folder"].get<std::string>());
-}
+using namespace ql::test;
 
 LoadOptions cuda_options(const std::string& precision, int64_t context = 0) {
   LoadOptions o;
@@ -62,37 +49,6 @@ LoadOptions cpu_options(const std::string& precision, int64_t context = 0) {
   o.context_tokens = context;
   o.backend = ql::backend::BackendChoice::kCpu;
   return o;
-}
-
-// A deterministic picture: smooth gradients plus a few edges.
-ql::vision::ImageRGB8 test_image(int w, int h, int seed) {
-  ql::vision::ImageRGB8 im;
-  im.width = w;
-  im.height = h;
-  im.pixels.resize(static_cast<size_t>(w) * h * 3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c)
-        im.pixels[(static_cast<size_t>(y) * w + x) * 3 + c] =
-            static_cast<uint8_t>((x * (3 + c) + y * (5 + seed) + ((x / 7 + y / 5) % 2) * 60 + seed * 31) & 0xff);
-  return im;
-}
-
-// Token ids with one image: some text ids, vision_start, pads for the image's
-// token count, vision_end, more text.
-TokenPrompt image_prompt(const ql::model::ModelConfig& cfg, const ql::vision::PreprocessConfig& pre,
-                         const ql::vision::ImageRGB8& image, const Ids& before, const Ids& after) {
-  auto p = ql::vision::preprocess_image(image, pre, "test image");
-  EXPECT_TRUE(p.ok()) << p.message();
-  const int64_t pads = p.ok() ? p->grid_t * p->grid_h * p->grid_w / (pre.merge_size * pre.merge_size) : 0;
-  TokenPrompt t;
-  t.ids = before;
-  t.ids.push_back(static_cast<int32_t>(cfg.vision_start_token_id));
-  t.ids.insert(t.ids.end(), static_cast<size_t>(pads), static_cast<int32_t>(cfg.image_token_id));
-  t.ids.push_back(static_cast<int32_t>(cfg.vision_end_token_id));
-  t.ids.insert(t.ids.end(), after.begin(), after.end());
-  t.images.push_back(ImageInput::decoded(image, "test image"));
-  return t;
 }
 
 struct Outcome {
@@ -200,14 +156,6 @@ class GpuModel : public ::testing::Test {
                 precision.empty() ? "stored" : precision.c_str(), c.result.logits.size(), worst, max_abs);
     EXPECT_LT(worst, tolerance);
     expect_greedy_agrees(cpu, prompt, g.result.generated_ids, max_abs, greedy_tokens);
-  }
-
-  TokenPrompt text_prompt(const std::string& checkpoint) {
-    const auto cases = read_cases(checkpoint);
-    for (const auto& c : cases["cases"])
-      if (c["images"].empty()) return TokenPrompt{c["input_ids"].get<Ids>(), {}};
-    ADD_FAILURE() << "no text-only case for " << checkpoint;
-    return {};
   }
 };
 

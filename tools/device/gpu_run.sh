@@ -5,6 +5,9 @@
 # -dev packages and every minute there counts). Logs go to $OUT; the last
 # lines printed are the summary.
 #   bash tools/device/gpu_run.sh [tests|bench|all]   (default all)
+# QL_TESTS="test_gpu_model test_gpu_op_parity" picks programs (default: every
+# one, the op-by-op parity suite first since it names a diverging kernel);
+# QL_TEST_TIMEOUT limits each program (default 120 s).
 set -uo pipefail
 OUT=${OUT:-/tmp/ql-out}
 mkdir -p "$OUT"
@@ -27,8 +30,9 @@ summary=$OUT/summary.txt
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee -a "$summary"
 
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  for t in "$run"/bin/test_gpu_*; do
-    name=$(basename "$t")
+  names=${QL_TESTS:-"test_gpu_op_parity $(cd "$run/bin" && ls test_gpu_* | grep -v '^test_gpu_op_parity$')"}
+  for name in $names; do
+    t=$run/bin/$name
     # Each program alone, with a time limit: one hang must not cost the rest.
     ( cd "$repo/tests" && timeout "${QL_TEST_TIMEOUT:-120}" "$t" --gtest_color=no ) > "$OUT/$name.log" 2>&1
     rc=$?
@@ -36,7 +40,7 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
     failed=$(grep -c "^\[  FAILED  \]" "$OUT/$name.log")
     echo "$name rc=$rc passed=$passed failed_lines=$failed" | tee -a "$summary"
   done
-  grep -h "^TIMING\|^GPUMODEL" "$OUT"/test_gpu_*.log > "$OUT/timing.txt" 2>/dev/null
+  grep -h "^TIMING\|^GPUMODEL\|^OPPARITY" "$OUT"/test_gpu_*.log > "$OUT/timing.txt" 2>/dev/null
 fi
 
 if [ "$what" = bench ] || [ "$what" = all ]; then
