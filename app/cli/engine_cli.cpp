@@ -48,7 +48,7 @@ CLI::Validator positive_tokens() {
       "TOKENS", "positive");
 }
 
-void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
+void add_model_options(CLI::App* cmd, EngineCliOptions& o) {
   cmd->add_option("--model", o.model_dir,
                   "Model folder (config.json, safetensors, generation_config.json), or synthetic:NAME")
       ->required();
@@ -64,6 +64,14 @@ void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
                   "not fit is refused before loading; needed by --precision auto, which picks the highest "
                   "preset that fits")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--context", o.context, "KV cache size in tokens (default: 4096, capped by the model)")
+      ->check(positive_tokens());
+  cmd->add_option("--threads", o.threads, "CPU threads (default: every core)");
+  cmd->add_flag("--verbose", o.verbose, "Report loading progress and timings on stderr");
+}
+
+void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
+  add_model_options(cmd, o);
   cmd->add_option("--max-new-tokens", o.max_new_tokens, "Most tokens to generate")
       ->capture_default_str()
       ->check(positive_tokens());
@@ -79,10 +87,6 @@ void add_engine_options(CLI::App* cmd, EngineCliOptions& o) {
   o.seed_opt = cmd->add_option("--seed", o.seed, "Random seed for sampling, 0 to 18446744073709551615 (default: a fresh one)")
                    ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens");
-  cmd->add_option("--context", o.context, "KV cache size in tokens (default: 4096, capped by the model)")
-      ->check(positive_tokens());
-  cmd->add_option("--threads", o.threads, "CPU threads (default: every core)");
-  cmd->add_flag("--verbose", o.verbose, "Report loading progress and timings on stderr");
 }
 
 engine::SamplingOptions sampling_options(const EngineCliOptions& o) {
@@ -114,23 +118,23 @@ std::function<void(double)> prefill_printer(bool verbose) {
   };
 }
 
-Status load_engine(engine::Engine& engine, const EngineCliOptions& o) {
+Status load_engine(engine::Engine& engine, const EngineCliOptions& o, const model::LoadProgress& also) {
   engine::LoadOptions lo;
   QL_ASSIGN_OR_RETURN(lo.backend, backend_choice(o.backend));
   lo.threads = o.threads;
   lo.context_tokens = o.context;
   lo.precision = o.precision;
   lo.memory_budget_gib = o.vram_gib;
-  model::LoadProgress progress;
-  if (o.verbose) {
-    // Loading reports per tensor: print only when the whole percent or the stage changes.
-    progress = [last = std::string()](double f, const std::string& stage) mutable {
-      std::string line = fmt::format("loading: {:3.0f}% {}", 100 * f, stage);
-      if (line == last) return;
-      std::cerr << "\r" << fmt::format("{:<50}", line) << std::flush;
-      last = std::move(line);
-    };
-  }
+  // Loading reports per tensor: print only when the whole percent or the stage changes.
+  model::LoadProgress progress = [verbose = o.verbose, also, last = std::string()](double f,
+                                                                                  const std::string& stage) mutable {
+    if (also) also(f, stage);
+    if (!verbose) return;
+    std::string line = fmt::format("loading: {:3.0f}% {}", 100 * f, stage);
+    if (line == last) return;
+    std::cerr << "\r" << fmt::format("{:<50}", line) << std::flush;
+    last = std::move(line);
+  };
   Status st = engine.load(o.model_dir, lo, progress);
   if (o.verbose) std::cerr << "\n";
   if (st.ok() && !engine.info()->backend_note.empty())

@@ -37,6 +37,10 @@ struct EngineCliOptions {
               *presence_opt = nullptr, *top_k_opt = nullptr, *seed_opt = nullptr;
 };
 
+// The model and how to load it: --model, --backend, --precision, --vram,
+// --context, --threads, --verbose.
+void add_model_options(CLI::App* cmd, EngineCliOptions& o);
+// Those, and the generation's: --max-new-tokens, sampling, --ignore-eos.
 void add_engine_options(CLI::App* cmd, EngineCliOptions& o);
 
 // Validators for values a user may type that would otherwise silently mean
@@ -53,9 +57,10 @@ Result<backend::BackendChoice> backend_choice(const std::string& text);
 // The --backend option of every command that loads a model.
 void add_backend_option(CLI::App* cmd, std::string& backend);
 
-// Loads --model into `engine`; with --verbose, progress goes to stderr. When
-// auto falls back to the CPU, one line on stderr says why.
-Status load_engine(engine::Engine& engine, const EngineCliOptions& o);
+// Loads --model into `engine`; with --verbose, progress goes to stderr, and
+// always to `also` when given. When auto falls back to the CPU, one line on
+// stderr says why.
+Status load_engine(engine::Engine& engine, const EngineCliOptions& o, const model::LoadProgress& also = {});
 
 // Prints "reading the prompt: 42%" on stderr, rewritten in place, once a
 // prompt has taken over a second (always with --verbose), and clears the line

@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   ql::cli::add_compare_command(app, exit_code);
   ql::cli::add_export_command(app, exit_code);
   ql::cli::add_bench_command(app, exit_code);
+#if QL_HAVE_SERVER
+  ql::cli::add_serve_command(app, exit_code);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
