@@ -146,7 +146,7 @@ struct LocalServer::Impl {
     if (auto* e = std::get_if<ApiError>(&made)) return send(res, *e);
 
     auto channel = std::make_shared<AnswerChannel>(chat.stop);
-    engine::ScheduledJob job;
+    engine::SequenceJob job;
     job.request = std::move(std::get<engine::GenerationRequest>(made));
     job.on_prepared = [channel](const Result<engine::PreparedPrompt>& p) { channel->prepared(p); };
     // A stop sequence ends the generation.
@@ -337,7 +337,6 @@ void LocalServer::set_ready() {
   std::lock_guard lock(impl_->mutex);
   if (impl_->stopping) return;
   engine::Scheduler::Options o;
-  o.max_batch = options_.parallel;
   o.max_queued = options_.max_queued;
   impl_->scheduler = std::make_unique<engine::Scheduler>(impl_->engine, o);
   impl_->state = ModelState::kReady;

@@ -26,7 +26,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback unless told otherwise
   int port = 8080;                 // 0: any free port (see LocalServer::port)
   std::string api_key;             // empty: no key asked for
-  int parallel = 1;                // requests decoded together (the scheduler's batch)
+  int parallel = 1;                // requests decoded together: the engine's LoadOptions::parallel
   int max_queued = 64;             // requests that may wait beyond those; more get 429
   size_t max_body_bytes = kDefaultMaxBodyBytes;  // larger bodies get 413
   std::string model_name;          // what /v1/models lists and requests must name
@@ -53,7 +53,8 @@ class LocalServer {
   const ServerOptions& options() const { return options_; }
 
   void set_loading(double fraction, const std::string& stage);
-  // The engine holds the model now: requests run from here on.
+  // The engine holds the model now (loaded with LoadOptions::parallel =
+  // options().parallel): requests run from here on.
   void set_ready();
   void set_failed(const std::string& message);
 

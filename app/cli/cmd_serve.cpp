@@ -45,6 +45,7 @@ std::string served_name(const std::string& model) {
 }
 
 int run_serve(ServeOptions& o) {
+  o.engine.parallel = o.server.parallel;
   o.server.model_name = o.model_name.empty() ? served_name(o.engine.model_dir) : o.model_name;
   o.server.max_body_bytes = static_cast<size_t>(o.max_body_mib * 1024.0 * 1024.0);
   if (!o.server.policy.allow_files_dir.empty()) {

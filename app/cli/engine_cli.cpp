@@ -123,6 +123,7 @@ Status load_engine(engine::Engine& engine, const EngineCliOptions& o, const mode
   QL_ASSIGN_OR_RETURN(lo.backend, backend_choice(o.backend));
   lo.threads = o.threads;
   lo.context_tokens = o.context;
+  lo.parallel = o.parallel;
   lo.precision = o.precision;
   lo.memory_budget_gib = o.vram_gib;
   // Loading reports per tensor: print only when the whole percent or the stage changes.

@@ -25,6 +25,7 @@ struct EngineCliOptions {
   double vram_gib = 0;    // 0: no budget
   int threads = 0;
   int64_t context = 0;
+  int parallel = 1;  // sequences decoded together (serve --parallel)
   int64_t max_new_tokens = 512;
   bool ignore_eos = false;
   bool verbose = false;

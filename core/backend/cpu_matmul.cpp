@@ -19,6 +19,11 @@ constexpr int64_t kMinBlockRows = 32;
 constexpr double kMinParallelWork = 1 << 17;
 constexpr int64_t kMinWeightRowsPerTask = 32;
 constexpr int64_t kMinTokenRowsPerTask = 16;
+// Up to this many input rows (a decode batch: one row per sequence) each row
+// is multiplied on its own, as a matrix-vector product with its own int8
+// outlier columns: a sequence then gets the bits it would get alone, whatever
+// else is in its batch (BLAS's matrix-matrix kernels sum in another order).
+constexpr int64_t kRowsAlone = 16;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -33,6 +38,10 @@ void add_bias(const float* bias, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
 void multiply_int8(ThreadPool& pool, const float* x, int64_t n, const CpuWeight& w, const float* bias, float* out,
                    const MatmulSettings& settings) {
   const int64_t big_n = w.rows(), k = w.cols();
+  if (n > 1 && n <= kRowsAlone) {
+    for (int64_t r = 0; r < n; ++r) multiply_int8(pool, x + r * k, 1, w, bias, out + r * big_n, settings);
+    return;
+  }
   const quant::QuantizedActivations xq = quantize_int8_input(x, n, k, settings.int8_outlier_threshold);
   const double work = static_cast<double>(n) * static_cast<double>(big_n) * static_cast<double>(k);
   int64_t tasks = 1;
@@ -52,6 +61,10 @@ void multiply_weight_rows(const float* x, int64_t n, const CpuWeight& w, int64_t
                           int64_t ld_out, const MatmulSettings& settings) {
   if (n <= 0 || count <= 0) return;
   const int64_t k = w.cols();
+  if (n > 1 && n <= kRowsAlone) {
+    for (int64_t r = 0; r < n; ++r) multiply_weight_rows(x + r * k, 1, w, first, count, out + r * ld_out, ld_out, settings);
+    return;
+  }
   if (w.format() == WeightFormat::kInt8Rowwise) {
     multiply_int8_rows(x, quantize_int8_input(x, n, k, settings.int8_outlier_threshold), w, first, count, out, ld_out);
     return;

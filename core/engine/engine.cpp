@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/common/no_exceptions.h"
+#include "core/engine/batch_runner.h"
 #include "core/engine/generation.h"
 
 namespace ql::engine {
@@ -86,6 +87,17 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
   return result;
 }
 
+Status Engine::run_sequences(SequenceFeed& feed) {
+  std::lock_guard run(run_mutex_);
+  stop_.store(false);
+  if (!loaded_) return err("no model is loaded");
+  Status st = no_exceptions("generating", [&]() -> Status {
+    return run_batch(*loaded_, prompt_context(), feed, stop_, metrics_);
+  });
+  metrics_.memory(loaded_->backend->memory_info(), loaded_->info.weight_bytes, loaded_->backend->bytes_in_use());
+  return st;
+}
+
 Result<io::ExportResult> Engine::export_model(const io::ExportRequest& request, const io::ExportProgressFn& progress) {
   std::lock_guard run(run_mutex_);
   stop_.store(false);
@@ -119,8 +131,10 @@ double Engine::copy_bandwidth_gbps(size_t bytes) {
 void Engine::reset_cache() {
   std::lock_guard run(run_mutex_);
   if (!loaded_) return;
-  (void)loaded_->cache->truncate(0);
-  loaded_->cached_image_keys.clear();
+  for (auto& slot : loaded_->sequences) {
+    (void)slot.cache->truncate(0);
+    slot.image_keys.clear();
+  }
 }
 
 }  // namespace ql::engine

@@ -21,6 +21,7 @@
 #include "core/engine/metrics.h"
 #include "core/engine/prompt_builder.h"
 #include "core/engine/request.h"
+#include "core/engine/sequence_feed.h"
 #include "core/io/export.h"
 #include "core/model/qwen3vl_model.h"
 
@@ -51,6 +52,12 @@ class Engine {
   // Runs a request. Stopping (stop()) is not an error: the result says kStopped
   // and holds what was generated so far. Errors leave the engine usable.
   Result<GenerationResult> generate(const GenerationRequest& request, const TokenCallback& on_token = {});
+
+  // Many requests decoded together in the model's LoadOptions::parallel
+  // sequence slots (batch_runner.h): the feed hands over jobs between decode
+  // steps; returns when it has nothing more and every job has ended. stop()
+  // cancels every job. Each job's answer is the one generate() gives it alone.
+  Status run_sequences(SequenceFeed& feed);
 
   // The next request runs its whole prompt (e.g. a new conversation).
   void reset_cache();

@@ -117,6 +117,9 @@ Result<std::unique_ptr<LoadedModel>> load_model_folder(const std::string& dir, c
   auto context = context_size(options, info.config);
   if (!context) return context.error();
   info.context_tokens = *context;
+  if (options.parallel < 1 || options.parallel > kMaxParallel)
+    return err("parallel sequences {} is invalid (expected 1 to {})", options.parallel, kMaxParallel);
+  info.parallel = options.parallel;
 
   // Before any weight is read or the backend is made: a precision that cannot
   // be parsed or does not fit the budget is refused here, with the element
@@ -124,6 +127,7 @@ Result<std::unique_ptr<LoadedModel>> load_model_folder(const std::string& dir, c
   QL_ASSIGN_OR_RETURN(const BackendPlan which, plan_backend(options));
   quant::PlanRequest request;
   request.context_tokens = info.context_tokens;
+  request.batch = info.parallel;
   request.max_image_pixels = info.preprocess.max_pixels;
   request.activation_bytes = static_cast<int64_t>(backend::dtype_bytes(which.which.activation_dtype));
   request.kv_element_bytes = static_cast<int64_t>(backend::dtype_bytes(which.which.kv_cache_dtype));
@@ -177,9 +181,9 @@ Result<std::unique_ptr<LoadedModel>> load_model_folder(const std::string& dir, c
   m->model = std::move(model).value();
   info.weight_bytes = m->model->weight_bytes();
   info.fp16_losses = m->model->fp16_losses();
-  auto cache = m->model->new_cache(info.context_tokens);
-  if (!cache) return with_plan(cache.error(), plan, *m->backend);
-  m->cache = std::move(cache).value();
+  auto caches = m->model->new_caches(info.parallel, info.context_tokens);
+  if (!caches) return with_plan(caches.error(), plan, *m->backend);
+  for (auto& c : *caches) m->sequences.push_back(SequenceSlot{std::move(c), {}});
   report(1.0, "ready");
   return m;
 }

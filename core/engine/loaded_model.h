@@ -30,6 +30,9 @@ using BackendFactory = std::function<Result<std::unique_ptr<backend::Backend>>(i
 struct LoadOptions {
   int threads = 0;             // CPU backend threads; 0 = every core
   int64_t context_tokens = 0;  // KV cache size; 0 = kDefaultContextTokens (capped by the config)
+  // Sequences decoded together (1..kMaxParallel): each has its own KV cache of
+  // context_tokens, all in one pool (the memory plan counts every one).
+  int parallel = 1;
   // auto: the CUDA backend when one is registered and a usable GPU is there,
   // else the CPU (ModelInfo::backend_note says why).
   backend::BackendChoice backend = backend::BackendChoice::kAuto;
@@ -58,11 +61,20 @@ struct ModelInfo {
   std::string backend_note;   // why auto chose the CPU (empty otherwise)
   std::string device;         // the device it runs on ("NVIDIA H100 80GB HBM3", "CPU (16 threads)")
   int64_t context_tokens = 0;
+  int parallel = 1;  // KV caches (sequences decoded together)
   bool has_tokenizer = false;
   std::string tokenizer_note;  // its path, or why there is none
   size_t weight_bytes = 0;      // stored bytes of every weight in its format (Weight::stored_bytes)
   std::string precision;        // canonical policy string of what was loaded ("auto" resolved)
   quant::Dense16Report fp16_losses;  // what converting weights to fp16 lost (zero when none were)
+};
+
+inline constexpr int kMaxParallel = 16;
+
+// One sequence's KV cache and what its reuse needs.
+struct SequenceSlot {
+  std::unique_ptr<model::KvCache> cache;
+  std::vector<uint64_t> image_keys;  // image_fingerprint of each image in `cache`, in order
 };
 
 struct LoadedModel {
@@ -71,8 +83,9 @@ struct LoadedModel {
   std::unique_ptr<model::Checkpoint> checkpoint;
   std::unique_ptr<backend::Backend> backend;
   std::unique_ptr<model::Qwen3VLModel> model;
-  std::unique_ptr<model::KvCache> cache;
-  std::vector<uint64_t> cached_image_keys;  // image_fingerprint of each image in `cache`, in order
+  // LoadOptions::parallel sequence slots in one KV pool; Engine::generate runs in
+  // slot 0, Engine::run_sequences in all of them.
+  std::vector<SequenceSlot> sequences;
 };
 
 // Reads config.json, generation_config.json, preprocessor_config.json, finds

@@ -1,50 +1,37 @@
 #pragma once
 // Requests from many clients (the local server, docs/server.md) onto one
 // Engine: a queue in arrival order with a limit on how many may wait, and
-// for each request its own cancel, streaming callback and completion.
-//
-// The engine decodes one sequence at a time today, so the scheduler hands it
-// one request after another (a batch of 1); Options::max_batch is the slot
-// count the batched decoder (issue 13) will fill from the same queue, and
-// what stats() reports as the batch's capacity.
+// for each request its own cancel, streaming callback and completion. The
+// scheduler's thread runs Engine::run_sequences while there is work, handing
+// queued jobs to free sequence slots between decode steps (continuous
+// batching: a request that arrives while others run joins at the next step),
+// up to the model's LoadOptions::parallel at once.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include "core/engine/engine.h"
+#include "core/engine/sequence_feed.h"
 
 namespace ql::engine {
-
-// One request: what to run, and what to call on the scheduler's thread.
-struct ScheduledJob {
-  GenerationRequest request;
-  // Before the prompt runs: the prompt prepared (tokens counted, images
-  // preprocessed), or why it cannot run (a bad image, a prompt longer than the
-  // context), or that it was cancelled before it ran. An error here ends the
-  // job: on_done is not called.
-  std::function<void(const Result<PreparedPrompt>& prepared)> on_prepared;
-  // Each streamed token; returning false stops the job there (a stop sequence).
-  std::function<bool(const StreamedToken&)> on_token;
-  // Once, when the generation ended (any stop reason) or failed.
-  std::function<void(const Result<GenerationResult>& result)> on_done;
-};
 
 // The submitter's handle on a job.
 class JobTicket {
  public:
+  explicit JobTicket(std::shared_ptr<std::atomic<bool>> flag) : flag_(std::move(flag)) {}
   // The job leaves the queue, or stops at its next token or layer. Any thread.
-  void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
-  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+  void cancel() { flag_->store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return flag_->load(std::memory_order_relaxed); }
 
  private:
-  std::atomic<bool> cancelled_{false};
+  std::shared_ptr<std::atomic<bool>> flag_;
 };
 using TicketPtr = std::shared_ptr<JobTicket>;
 
@@ -69,40 +56,38 @@ struct SchedulerStats {
   int64_t cached_tokens = 0;      // of those, taken from the KV cache
   int64_t completion_tokens = 0;  // generated
   double tokens_per_second = 0;   // generated tokens per second over the last 10 s
+  int64_t peak_running = 0;       // the most jobs decoded together so far
 };
 
-class Scheduler {
+class Scheduler final : private SequenceFeed {
  public:
   struct Options {
-    int max_batch = 1;    // sequences decoded together (1-16)
-    int max_queued = 64;  // jobs that may wait beyond the running ones
+    int max_queued = 64;  // jobs that may wait beyond the free slots
   };
+  // The batch is the loaded model's parallel (ModelInfo::parallel).
   Scheduler(Engine& engine, Options options);
-  ~Scheduler();  // cancels what is queued or running and waits for it
+  ~Scheduler() override;  // cancels what is queued or running and waits for it
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  std::variant<TicketPtr, SubmitRefusal> submit(ScheduledJob job);
+  std::variant<TicketPtr, SubmitRefusal> submit(SequenceJob job);
   SchedulerStats stats() const;
   // Stops taking jobs; lets queued and running ones finish for up to
   // `grace`, then cancels the rest and waits for them to end.
   void drain(std::chrono::milliseconds grace);
 
  private:
-  struct Entry {
-    ScheduledJob job;
-    TicketPtr ticket;
-  };
+  std::optional<std::vector<SequenceJob>> next(int free_slots, int running) override;
   void run();
-  void run_one(Entry& e);
-  void count_token();
+  void wrap(SequenceJob& job);
+  void job_ended();
 
   Engine& engine_;
-  const Options options_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<Entry> queue_;
-  TicketPtr running_;
+  std::deque<SequenceJob> queue_;
+  std::vector<std::weak_ptr<std::atomic<bool>>> running_flags_;  // of the jobs handed to the engine
+  int64_t running_ = 0;
   bool stopping_ = false;  // no new jobs
   bool quit_ = false;      // the worker ends once the queue is empty
   SchedulerStats stats_;

@@ -90,7 +90,7 @@ size_t KvCache::bytes() const {
   size_t b = 0;
   for (const auto& t : k) b += t->bytes();
   for (const auto& t : v) b += t->bytes();
-  return b;
+  return b / static_cast<size_t>(pool_size_);
 }
 
 // ---- Qwen3VLModel -----------------------------------------------------------------
@@ -152,26 +152,42 @@ Result<std::unique_ptr<Qwen3VLModel>> Qwen3VLModel::load_synthetic(const ModelCo
 }
 
 Result<std::unique_ptr<KvCache>> Qwen3VLModel::new_cache(int64_t capacity) const {
-  std::unique_ptr<KvCache> c(new KvCache());
-  c->backend_ = &backend_;
-  c->id_ = next_cache_id();
-  c->capacity_ = capacity;
-  c->merge_ = config_.vision.spatial_merge_size * config_.vision.spatial_merge_size;
+  QL_ASSIGN_OR_RETURN(auto caches, new_caches(1, capacity));
+  return std::move(caches.front());
+}
+
+Result<std::vector<std::unique_ptr<KvCache>>> Qwen3VLModel::new_caches(int64_t count, int64_t capacity) const {
+  if (count < 1) return err("a pool of {} sequences is invalid (expected >= 1)", count);
   const int64_t width = config_.text.num_kv_heads * config_.text.head_dim;
   const backend::DType kv = backend_.kv_cache_dtype();
+  std::vector<backend::TensorPtr> k, v;
   for (int64_t l = 0; l < config_.text.num_layers; ++l) {
-    c->k.push_back(backend_.new_persistent_tensor(kv, capacity, width));
-    c->v.push_back(backend_.new_persistent_tensor(kv, capacity, width));
+    k.push_back(backend_.new_persistent_tensor(kv, count * capacity, width));
+    v.push_back(backend_.new_persistent_tensor(kv, count * capacity, width));
   }
-  c->seen = backend_.new_persistent_tensor(kI32, 1, config_.text.vocab_size);
+  auto seen = backend_.new_persistent_tensor(kI32, count, config_.text.vocab_size);
   if (Status st = backend_.take_error(); !st.ok()) {
-    const double gib = static_cast<double>(2 * config_.text.num_layers * capacity * width *
+    const double gib = static_cast<double>(2 * config_.text.num_layers * count * capacity * width *
                                            static_cast<int64_t>(backend::dtype_bytes(kv))) /
                        (1024.0 * 1024.0 * 1024.0);
-    return err("the KV cache for {} tokens ({:.2f} GiB) does not fit: {}", capacity, gib, st.message());
+    return err("the KV cache for {} x {} tokens ({:.2f} GiB) does not fit: {}", count, capacity, gib, st.message());
   }
-  backend_.zero(*c->seen);
-  return c;
+  backend_.zero(*seen);
+  std::vector<std::unique_ptr<KvCache>> out;
+  for (int64_t i = 0; i < count; ++i) {
+    std::unique_ptr<KvCache> c(new KvCache());
+    c->backend_ = &backend_;
+    c->id_ = next_cache_id();
+    c->capacity_ = capacity;
+    c->first_row_ = i * capacity;
+    c->pool_size_ = count;
+    c->merge_ = config_.vision.spatial_merge_size * config_.vision.spatial_merge_size;
+    c->k = k;
+    c->v = v;
+    c->seen = count == 1 ? seen : backend_.view(seen, i, 1, config_.text.vocab_size);
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 Result<ForwardResult> Qwen3VLModel::prefill(KvCache& cache, std::span<const int32_t> ids,
@@ -255,9 +271,10 @@ Result<ForwardResult> Qwen3VLModel::prefill(KvCache& cache, std::span<const int3
     st.cos = upload_act(be, rot.cos, count, hd);
     st.sin = upload_act(be, rot.sin, count, hd);
     std::vector<int32_t> write_rows(static_cast<size_t>(count));
-    for (int64_t i = 0; i < count; ++i) write_rows[i] = static_cast<int32_t>(past + first + i);
+    for (int64_t i = 0; i < count; ++i) write_rows[i] = static_cast<int32_t>(cache.first_row_ + past + first + i);
     st.write_rows = upload_i32(be, write_rows);
-    const backend::SequenceSpan span{0, static_cast<int32_t>(count), 0, static_cast<int32_t>(past + first + count)};
+    const backend::SequenceSpan span{0, static_cast<int32_t>(count), static_cast<int32_t>(cache.first_row_),
+                                     static_cast<int32_t>(past + first + count)};
     st.spans = upload_i32(be, {span.q_start, span.q_count, span.key_start, span.key_count}, backend::kSequenceSpanWords);
     // This chunk's image tokens: chunk-relative rows, and which vision rows they take.
     std::vector<int32_t> chunk_image_rows;
@@ -341,8 +358,9 @@ Result<Qwen3VLModel::DecodeOutputs> Qwen3VLModel::decode_step(KvCache& cache, in
   const auto rot = text_rotary_1d(position, tc.head_dim, tc.rope_theta, tc.mrope_section);
   st.cos = upload_act(be, rot.cos, 1, tc.head_dim);
   st.sin = upload_act(be, rot.sin, 1, tc.head_dim);
-  st.write_rows = upload_i32(be, {static_cast<int32_t>(past)});
-  st.spans = upload_i32(be, {0, 1, 0, static_cast<int32_t>(past + 1)}, backend::kSequenceSpanWords);
+  st.write_rows = upload_i32(be, {static_cast<int32_t>(cache.first_row_ + past)});
+  st.spans = upload_i32(be, {0, 1, static_cast<int32_t>(cache.first_row_), static_cast<int32_t>(past + 1)},
+                        backend::kSequenceSpanWords);
   TensorPtr inputs;
   if (step) {
     inputs = be.new_tensor(kI32, 1, backend::kSamplingInputsWords);
@@ -416,6 +434,72 @@ Result<int32_t> Qwen3VLModel::decode_and_sample(KvCache& cache, int32_t token, c
   backend_.read(*out.token, &id, sizeof id);
   QL_TRY(backend_.take_error());
   return id;
+}
+
+Result<std::vector<int32_t>> Qwen3VLModel::decode_batch(std::span<KvCache* const> caches,
+                                                        std::span<const int32_t> tokens,
+                                                        std::span<const SamplingStep> steps) const {
+  const TextConfig& tc = config_.text;
+  const auto n = static_cast<int64_t>(caches.size());
+  if (n == 0 || tokens.size() != caches.size() || steps.size() != caches.size())
+    return err("a decode batch needs one token and one sampling step per sequence ({} sequences, {} tokens, {} steps)",
+               caches.size(), tokens.size(), steps.size());
+  if (n == 1) {
+    QL_ASSIGN_OR_RETURN(int32_t t, decode_and_sample(*caches[0], tokens[0], steps[0]));
+    return std::vector<int32_t>{t};
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const KvCache& c = *caches[i];
+    if (c.k != caches[0]->k) return err("sequence {} of a decode batch is not in the first one's pool", i);
+    for (int64_t j = 0; j < i; ++j)
+      if (caches[j] == caches[i]) return err("sequence {} appears twice in a decode batch", i);
+    if (c.length() + 1 > c.capacity())
+      return err("context full: sequence {} has used up its context of {} tokens", i, c.capacity());
+    if (tokens[i] < 0 || tokens[i] >= tc.vocab_size)
+      return err("token id {} (sequence {}) is outside the vocabulary of {}", tokens[i], i, tc.vocab_size);
+  }
+  backend::Backend& be = backend_;
+  be.begin_step();
+  // Input phase: row i is sequence i.
+  StepTensors st;
+  st.ids = upload_i32(be, std::vector<int32_t>(tokens.begin(), tokens.end()));
+  std::vector<float> cos, sin;
+  std::vector<int32_t> write_rows, spans;
+  std::vector<backend::SamplingInputs> sampling;
+  for (int64_t i = 0; i < n; ++i) {
+    const KvCache& c = *caches[i];
+    const auto rot = text_rotary_1d(c.length() + c.rope_delta(), tc.head_dim, tc.rope_theta, tc.mrope_section);
+    cos.insert(cos.end(), rot.cos.begin(), rot.cos.end());
+    sin.insert(sin.end(), rot.sin.begin(), rot.sin.end());
+    write_rows.push_back(static_cast<int32_t>(c.first_row_ + c.length()));
+    spans.insert(spans.end(), {static_cast<int32_t>(i), 1, static_cast<int32_t>(c.first_row_),
+                               static_cast<int32_t>(c.length() + 1)});
+    sampling.push_back(backend::sampling_inputs(steps[i].params, steps[i].uniform));
+  }
+  st.cos = upload_act(be, cos, n, tc.head_dim);
+  st.sin = upload_act(be, sin, n, tc.head_dim);
+  st.write_rows = upload_i32(be, write_rows);
+  st.spans = upload_i32(be, spans, backend::kSequenceSpanWords);
+  auto inputs = be.new_tensor(kI32, n, backend::kSamplingInputsWords);
+  be.write(*inputs, sampling.data(), sampling.size() * sizeof(backend::SamplingInputs));
+
+  DecoderInputs in;
+  in.steps = &st;
+  in.hidden = be.new_tensor(be.activation_dtype(), n, tc.hidden_size);
+  be.embed(*st.ids, *weights_->embed_tokens, *in.hidden);
+  for (int64_t i = 0; i < n; ++i) be.mark_seen(*be.view(st.ids, i, 1, 1), *caches[i]->seen);
+  (void)run_decoder_layers(be, *weights_, tc, caches[0]->k, caches[0]->v, in, nullptr);
+  auto logits = be.new_tensor(be.activation_dtype(), n, tc.vocab_size);
+  final_logits(be, *weights_, tc, *in.hidden, nullptr, *logits);
+  auto picked = be.new_tensor(kI32, n, 1);
+  for (int64_t i = 0; i < n; ++i)
+    be.sample(*be.view(logits, i, 1, tc.vocab_size), *be.view(inputs, i, 1, backend::kSamplingInputsWords),
+              caches[i]->seen.get(), *be.view(picked, i, 1, 1));
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  be.read(*picked, out.data(), out.size() * sizeof(int32_t));
+  QL_TRY(be.take_error());
+  for (int64_t i = 0; i < n; ++i) caches[i]->tokens_.push_back(tokens[i]);
+  return out;
 }
 
 }  // namespace ql::model

@@ -55,8 +55,12 @@ class KvCache {
   // Forgets everything after the first `n` tokens (n must not cut an image).
   // The next call must be a prefill: it recomputes rope_delta.
   Status truncate(int64_t n);
-  // Bytes of the K and V tensors (what the memory planner's KV figure counts).
+  // Bytes of this sequence's K and V rows (what the memory planner's KV figure
+  // counts per sequence).
   size_t bytes() const;
+  // Where the sequence's rows start in the K and V tensors it shares with the
+  // other sequences of its pool (Qwen3VLModel::new_caches); 0 alone.
+  int64_t first_row() const { return first_row_; }
 
  private:
   friend class Qwen3VLModel;
@@ -64,8 +68,10 @@ class KvCache {
   backend::Backend* backend_ = nullptr;  // for forgetting this cache's recordings
   uint64_t id_ = 0;                       // unique per cache: the key of its recorded steps
   int64_t capacity_ = 0;
-  std::vector<backend::TensorPtr> k, v;  // per layer [capacity, kv_heads * head_dim]
-  backend::TensorPtr seen;               // I32 [1, vocab]
+  int64_t first_row_ = 0;   // this sequence's rows: [first_row_, first_row_ + capacity_)
+  int64_t pool_size_ = 1;   // sequences sharing k and v
+  std::vector<backend::TensorPtr> k, v;  // per layer [pool_size * capacity, kv_heads * head_dim], shared
+  backend::TensorPtr seen;               // I32 [1, vocab] (a row of the pool's mask)
   std::vector<int32_t> tokens_;
   std::vector<ImageGrid> grids_;          // of every image in tokens_, in order
   std::vector<int64_t> image_token_ends_; // index one past each image's last pad token
@@ -122,6 +128,10 @@ class Qwen3VLModel {
 
   // Errors when the backend cannot hold the cache (its message has the bytes).
   Result<std::unique_ptr<KvCache>> new_cache(int64_t capacity) const;
+  // `count` sequences of `capacity` tokens each in one pool: per layer one K
+  // and one V tensor holding every sequence's rows, so that decode_batch runs
+  // them in one forward (the attention reads each sequence's key range).
+  Result<std::vector<std::unique_ptr<KvCache>>> new_caches(int64_t count, int64_t capacity) const;
 
   // Appends `ids` (which carry, for each image in `images`, vision_start +
   // image_pad x its token count + vision_end) to the sequence and runs them,
@@ -147,6 +157,13 @@ class Qwen3VLModel {
   Result<ForwardResult> decode(KvCache& cache, int32_t token) const;
   // The same step with the pick of the next token in it: returns that token.
   Result<int32_t> decode_and_sample(KvCache& cache, int32_t token, const SamplingStep& step) const;
+  // One generated token for each of several sequences of one pool, in one
+  // forward: caches[i] runs tokens[i] and picks its next token with steps[i].
+  // Each row is computed as it would be alone (the backends' products treat
+  // decode rows independently), so answers do not depend on the batch.
+  // One sequence is decode_and_sample (recorded and replayed).
+  Result<std::vector<int32_t>> decode_batch(std::span<KvCache* const> caches, std::span<const int32_t> tokens,
+                                            std::span<const SamplingStep> steps) const;
 
  private:
   Qwen3VLModel(const ModelConfig& config, backend::Backend& backend);

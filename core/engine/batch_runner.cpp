@@ -1,0 +1,113 @@
+#include "core/engine/batch_runner.h"
+
+#include <list>
+#include <memory>
+
+#include "core/engine/cache_reuse.h"
+#include "core/engine/image_pads.h"
+#include "core/engine/sequence_run.h"
+
+namespace ql::engine {
+namespace {
+
+struct Active {
+  SequenceJob job;
+  size_t slot = 0;
+  std::unique_ptr<SequenceRun> run;
+};
+
+// The free slot whose cache holds the longest prefix the prompt can reuse
+// (a chat's next turn finds its own cache), else the first free one.
+size_t pick_slot(const LoadedModel& m, const std::vector<bool>& busy, const PreparedPrompt& p) {
+  size_t best = busy.size();
+  int64_t best_keep = -1;
+  for (size_t s = 0; s < busy.size(); ++s) {
+    if (busy[s]) continue;
+    const auto& slot = m.sequences[s];
+    const int64_t keep = reusable_prefix(slot.cache->tokens(), slot.image_keys, p.ids, p.image_keys,
+                                         ImageTokenIds::from(m.info.config));
+    if (keep > best_keep) {
+      best = s;
+      best_keep = keep;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, const std::atomic<bool>& stop,
+                 MetricsRecorder& metrics) {
+  std::vector<bool> busy(m.sequences.size(), false);
+  std::list<Active> active;  // stable addresses: the runs' callbacks point into them
+  auto end = [&](Active& a, const Result<GenerationResult>& r) {
+    busy[a.slot] = false;
+    if (a.job.on_done) a.job.on_done(r);
+  };
+  metrics.begin();
+  for (;;) {
+    if (stop.load(std::memory_order_relaxed))
+      for (auto& a : active) a.job.cancel->store(true, std::memory_order_relaxed);
+    int free = 0;
+    for (bool b : busy) free += b ? 0 : 1;
+    auto more = feed.next(free, static_cast<int>(active.size()));
+    if (!more && active.empty()) break;
+
+    // New jobs: prepared, prefilled in a free slot, first token picked.
+    for (auto& job : more ? *more : std::vector<SequenceJob>{}) {
+      auto prepared = prepare_prompt(job.request.prompt, ctx);
+      if (job.on_prepared) job.on_prepared(prepared);
+      if (!prepared) continue;
+      Active& a = active.emplace_back();
+      a.job = std::move(job);
+      a.slot = pick_slot(m, busy, *prepared);
+      if (a.slot == busy.size()) {
+        if (a.job.on_done) a.job.on_done(internal_err("no free sequence slot (the feed gave more jobs than free slots)"));
+        active.pop_back();
+        continue;
+      }
+      busy[a.slot] = true;
+      SequenceJob* job_ptr = &a.job;
+      TokenCallback on_token = [job_ptr](const StreamedToken& t) {
+        if (job_ptr->on_token && !job_ptr->on_token(t)) job_ptr->cancel->store(true, std::memory_order_relaxed);
+      };
+      a.run = std::make_unique<SequenceRun>(m, m.sequences[a.slot], a.job.request, on_token, nullptr);
+      Status st = a.run->start(std::move(prepared).value(), a.job.cancel.get());
+      if (st.ok()) metrics.token();
+      if (!st.ok() || a.run->finished()) {
+        if (st.ok()) end(a, std::move(a.run->result()));
+        else end(a, st.error());
+        active.pop_back();
+      }
+    }
+    if (active.empty()) continue;
+
+    // One decode step for every running sequence.
+    std::vector<model::KvCache*> caches;
+    std::vector<int32_t> tokens;
+    std::vector<model::SamplingStep> steps;
+    for (auto& a : active) {
+      caches.push_back(&a.run->cache());
+      tokens.push_back(a.run->last_token());
+      steps.push_back(a.run->next_step());
+    }
+    auto picked = m.model->decode_batch(caches, tokens, steps);
+    size_t i = 0;
+    for (auto it = active.begin(); it != active.end(); ++i) {
+      Status st = picked.ok() ? it->run->accept((*picked)[i], it->job.cancel.get()) : Status(picked.error());
+      if (st.ok()) metrics.token();
+      if (!st.ok() || it->run->finished()) {
+        if (st.ok()) end(*it, std::move(it->run->result()));
+        else end(*it, st.error());
+        it = active.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    metrics.memory(m.backend->memory_info(), m.info.weight_bytes, m.backend->bytes_in_use());
+  }
+  metrics.end();
+  return {};
+}
+
+}  // namespace ql::engine

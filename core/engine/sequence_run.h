@@ -1,0 +1,59 @@
+#pragma once
+// One request's run on one sequence slot, in steps: start() reuses what the
+// slot's KV cache holds, prefills the rest and picks the first token;
+// accept() takes each later token (streams it, checks the stop conditions).
+// run_generation (one request) and the batch runner (many, decoded together)
+// drive the same steps, so a request behaves the same either way.
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+#include "core/common/result.h"
+#include "core/engine/generation_result.h"
+#include "core/engine/loaded_model.h"
+#include "core/engine/metrics.h"
+#include "core/engine/prompt_builder.h"
+#include "core/engine/request.h"
+#include "core/engine/sampling.h"
+#include "core/text/stream_detokenizer.h"
+
+namespace ql::engine {
+
+class SequenceRun {
+ public:
+  SequenceRun(LoadedModel& m, SequenceSlot& slot, const GenerationRequest& request, TokenCallback on_token,
+              MetricsRecorder* metrics);
+
+  // Resolves the settings, keeps the reusable cached prefix, prefills the
+  // rest (polling `cancel` between layers) and picks and streams the first
+  // token. Afterwards finished() may already be true (max tokens 0, eos, a
+  // cancelled prefill: stop reason kStopped, the cache as it was).
+  Status start(PreparedPrompt prompt, const std::atomic<bool>* cancel);
+  bool finished() const { return finished_; }
+  // The token the next decode step runs, and the settings and draw of the pick after it.
+  int32_t last_token() const { return result_.generated_ids.back(); }
+  model::SamplingStep next_step() { return sampler_->next(); }
+  model::KvCache& cache() { return *slot_.cache; }
+  // A token a decode step picked: streamed, then eos, the token limit, a
+  // stop request (`stop` set, read after the token was streamed: its callback
+  // may set it) and a full context are checked, in that order.
+  Status accept(int32_t token, const std::atomic<bool>* stop);
+
+  GenerationResult& result() { return result_; }
+
+ private:
+  Status emit(int32_t id, std::string piece);
+  Status finish(StopReason reason);
+
+  LoadedModel& m_;
+  SequenceSlot& slot_;
+  const GenerationRequest& request_;
+  TokenCallback on_token_;
+  MetricsRecorder* metrics_;
+  std::optional<TokenSampler> sampler_;
+  std::optional<text::StreamDetokenizer> detok_;
+  GenerationResult result_;
+  bool finished_ = false;
+};
+
+}  // namespace ql::engine
