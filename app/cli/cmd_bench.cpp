@@ -22,6 +22,7 @@ struct BenchOptions {
   std::string model, precisions = "bf16", backend = "auto";
   int threads = 0, repetitions = 5, image_side = 1024;
   int64_t context = 0, decode_tokens = 128, prefill_tokens = 512;
+  std::vector<int> batches = {4, 16};
   bool json = false, verbose = false;
 };
 
@@ -38,6 +39,11 @@ nlohmann::json report_json(const engine::BenchReport& r, const BenchOptions& o) 
                     {"weights_gib", x.weights_gib},
                     {"load_s", x.load_s},
                     {"decode_tok_s", spread_json(x.decode_tok_s)},
+                    {"batched_decode", [&] {
+                       nlohmann::json b = nlohmann::json::array();
+                       for (const auto& d : x.batched) b.push_back({{"batch", d.batch}, {"tok_s", spread_json(d.tok_s)}});
+                       return b;
+                     }()},
                     {"prefill_tok_s", spread_json(x.prefill_tok_s)},
                     {"image_ttft_ms", spread_json(x.image_ttft_ms)},
                     {"image_tokens", x.image_tokens},
@@ -71,12 +77,17 @@ void print_table(const engine::BenchReport& r) {
                              sp(x.image_ttft_ms, "{:.1f} [{:.1f}-{:.1f}]"), x.peak_gib, x.achieved_gb_s,
                              100 * x.fraction_of_copy);
   }
+  for (const auto& x : r.rows)
+    for (const auto& d : x.batched)
+      std::cout << fmt::format("{:<12} decode at batch {:>2}: {:.0f} [{:.0f}-{:.0f}] tok/s aggregate\n", x.precision,
+                               d.batch, d.tok_s.median, d.tok_s.min, d.tok_s.max);
   if (!r.rows.empty())
     std::cout << fmt::format("on {} ({}); copy bandwidth {:.0f} GB/s; medians [min-max] over the repetitions\n",
                              r.rows[0].device, r.rows[0].backend, r.rows[0].copy_gb_s);
 }
 
-int run(const BenchOptions& o) {
+int run(BenchOptions o) {
+  std::erase(o.batches, 0);  // --batches 0: none
   engine::BenchRequest req;
   req.model = o.model;
   req.precisions = engine::split_precision_list(o.precisions);
@@ -89,6 +100,7 @@ int run(const BenchOptions& o) {
   req.decode_tokens = o.decode_tokens;
   req.prefill_tokens = o.prefill_tokens;
   req.image_side = o.image_side;
+  req.batches = o.batches;
   engine::BenchProgress progress;
   if (o.verbose) progress = [](const std::string& s) { std::cerr << "bench: " << s << "\n"; };
   auto r = engine::run_bench(req, progress);
@@ -119,6 +131,11 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--decode-tokens", o->decode_tokens, "Tokens generated per decode run")->capture_default_str();
   cmd->add_option("--prefill-tokens", o->prefill_tokens, "Prompt tokens per prefill run")->capture_default_str();
   cmd->add_option("--image-side", o->image_side, "Side of the square test image in pixels (0: no image figure)")
+      ->capture_default_str();
+  cmd->add_option("--batches", o->batches,
+                  "Batched decode figures: sequences decoded together, comma-separated (2-16; the KV cache holds "
+                  "the largest; give --batches 0 for none)")
+      ->delimiter(',')
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->add_flag("--verbose", o->verbose, "Report each stage on stderr");

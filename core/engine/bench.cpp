@@ -79,6 +79,60 @@ GenerationRequest request_of(TokenPrompt prompt, int64_t new_tokens) {
   return r;
 }
 
+// `batch` sequences of 32-token prompts, `tokens` each, decoded together:
+// aggregate tokens per second from the first token of the last sequence
+// admitted (every prefill done) to the last token.
+class BatchFeed : public SequenceFeed {
+ public:
+  BatchFeed(int batch, int64_t tokens, int64_t vocab) : batch_(batch) {
+    for (int i = 0; i < batch; ++i) {
+      GenerationRequest r;
+      r.prompt = TokenPrompt{text_ids(32, 100 + static_cast<uint32_t>(i), vocab), {}};
+      r.max_new_tokens = tokens;
+      r.ignore_eos = true;
+      r.sampling.temperature = 0;
+      requests_.push_back(std::move(r));
+    }
+  }
+  std::optional<std::vector<SequenceJob>> next(int free_slots, int running) override {
+    if (given_ == batch_ && running == 0) return std::nullopt;
+    std::vector<SequenceJob> jobs;
+    while (given_ < batch_ && static_cast<int>(jobs.size()) < free_slots) {
+      SequenceJob j;
+      j.request = requests_[static_cast<size_t>(given_++)];
+      j.on_token = [this](const StreamedToken& t) {
+        if (t.id == kFlushTokenId) return true;
+        const auto now = Clock::now();
+        if (first_tokens_ < batch_) {
+          if (++first_tokens_ == batch_) start_ = now;
+        } else {
+          ++after_start_;
+        }
+        end_ = now;
+        return true;
+      };
+      j.on_done = [this](const Result<GenerationResult>& r) {
+        if (!r.ok() && failure_.empty()) failure_ = r.message();
+      };
+      jobs.push_back(std::move(j));
+    }
+    return jobs;
+  }
+  Result<double> tokens_per_second() const {
+    if (!failure_.empty()) return err("bench: batched decode: {}", failure_);
+    const double s = std::chrono::duration<double>(end_ - start_).count();
+    if (after_start_ == 0 || s <= 0) return err("bench: batched decode produced no timed tokens");
+    return static_cast<double>(after_start_) / s;
+  }
+
+ private:
+  int batch_, given_ = 0, first_tokens_ = 0;
+  int64_t after_start_ = 0;
+  std::vector<GenerationRequest> requests_;
+  Clock::time_point start_, end_;
+  std::string failure_;
+};
+
 }  // namespace
 
 Result<BenchReport> run_bench(const BenchRequest& req, const BenchProgress& progress) {
@@ -87,6 +141,11 @@ Result<BenchReport> run_bench(const BenchRequest& req, const BenchProgress& prog
   if (req.decode_tokens < 2 || req.prefill_tokens < 1)
     return err("bench: decode tokens ({}) must be >= 2 and prefill tokens ({}) >= 1", req.decode_tokens,
                req.prefill_tokens);
+  int parallel = 1;
+  for (int b : req.batches) {
+    if (b < 2 || b > kMaxParallel) return err("bench: batch {} must be 2 to {}", b, kMaxParallel);
+    parallel = std::max(parallel, b);
+  }
   auto say = [&](const std::string& s) {
     if (progress) progress(s);
   };
@@ -99,6 +158,7 @@ Result<BenchReport> run_bench(const BenchRequest& req, const BenchProgress& prog
     lo.backend = req.backend;
     lo.threads = req.threads;
     lo.context_tokens = req.context_tokens;
+    lo.parallel = parallel;
     say(precision + ": loading");
     const auto t_load = Clock::now();
     QL_TRY(engine.load(req.model, lo));
@@ -135,6 +195,20 @@ Result<BenchReport> run_bench(const BenchRequest& req, const BenchProgress& prog
       if (i > 0) decode.push_back(r->metrics.decode_tokens_per_s);
     }
     row.decode_tok_s = spread_of(decode);
+
+    // Decode at each batch: aggregate tokens/s.
+    for (int b : req.batches) {
+      say(fmt::format("{}: decode at batch {}", precision, b));
+      std::vector<double> rates;
+      for (int i = 0; i <= req.repetitions; ++i) {
+        engine.reset_cache();
+        BatchFeed feed(b, req.decode_tokens, vocab);
+        QL_TRY(engine.run_sequences(feed));
+        QL_ASSIGN_OR_RETURN(const double rate, feed.tokens_per_second());
+        if (i > 0) rates.push_back(rate);
+      }
+      row.batched.push_back(BatchedDecode{b, spread_of(rates)});
+    }
 
     // One 1024x1024 image: request start to the first token.
     if (req.image_side > 0) {

@@ -4,7 +4,10 @@
 // timed runs after an untimed warm-up, each figure as median, minimum and
 // maximum over its repetitions:
 //   load seconds and weight GiB;
-//   decode tokens/s at batch 1 (128 generated tokens after a 32-token prompt);
+//   decode tokens/s at batch 1 (128 generated tokens after a 32-token prompt),
+//   and at each batch of `batches` (that many sequences decoded together by
+//   Engine::run_sequences, each its own 32-token prompt; aggregate tokens/s
+//   from the step after the last prefill to the end);
 //   prefill tokens/s for a 512-token text prompt (empty KV cache each time);
 //   prompt to first token with one 1024x1024 image (preprocessing included);
 //   peak memory (weights + KV cache + the largest workspace) and the device's
@@ -34,10 +37,16 @@ struct BenchRequest {
   int64_t decode_tokens = 128;
   int64_t prefill_tokens = 512;
   int image_side = 1024;       // 0: no image figure
+  std::vector<int> batches;    // batched decode figures (2..16); the model loads with the largest as parallel
 };
 
 struct Spread {
   double median = 0, min = 0, max = 0;
+};
+
+struct BatchedDecode {
+  int batch = 0;
+  Spread tok_s;  // aggregate over the batch's sequences
 };
 
 struct BenchRow {
@@ -46,6 +55,7 @@ struct BenchRow {
   double weights_gib = 0;
   double load_s = 0;
   Spread decode_tok_s;
+  std::vector<BatchedDecode> batched;
   Spread prefill_tok_s;
   Spread image_ttft_ms;  // zeros without an image figure
   int64_t image_tokens = 0;

@@ -27,6 +27,7 @@
 #include "core/engine/engine.h"
 #include "core/vision/preprocess.h"
 #include "gpu/cuda_backend.h"
+#include "tests/support/all_at_once_feed.h"
 #include "tests/support/model_test_prompts.h"
 
 namespace {
@@ -217,6 +218,38 @@ TEST_F(GpuModel, MultiTurnReusesTheCache) {
   ASSERT_TRUE(whole.ok()) << whole.message();
   EXPECT_EQ(whole->reused_tokens, 0);
   EXPECT_EQ(reused->generated_ids, whole->generated_ids);
+}
+
+// Sequences decoded together on the GPU give the tokens each gives alone
+// (greedy, bf16): the batched kernels treat rows independently.
+TEST_F(GpuModel, BatchedAnswersEqualAlone) {
+  LoadOptions o = cuda_options("bf16");
+  o.parallel = 4;
+  Engine batched, single;
+  ASSERT_TRUE(batched.load(folder_of("demo"), o).ok());
+  ASSERT_TRUE(single.load(folder_of("demo"), cuda_options("bf16")).ok());
+  const TokenPrompt text = text_prompt("demo");
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 4; ++i) {
+    GenerationRequest r;
+    TokenPrompt p = text;
+    p.ids.resize(p.ids.size() - static_cast<size_t>(2 * i));
+    r.prompt = p;
+    r.max_new_tokens = 12;
+    r.ignore_eos = true;
+    r.sampling.temperature = 0;
+    requests.push_back(r);
+  }
+  AllAtOnceFeed feed(requests);
+  ASSERT_TRUE(batched.run_sequences(feed).ok());
+  EXPECT_EQ(feed.max_running, 4);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    single.reset_cache();
+    auto g = single.generate(requests[i]);
+    ASSERT_TRUE(g.ok()) << g.message();
+    EXPECT_TRUE(feed.ok[i]);
+    EXPECT_EQ(feed.tokens[i], g->generated_ids) << "request " << i;
+  }
 }
 
 // Recorded decode steps (CUDA graphs) run the same kernels on the same

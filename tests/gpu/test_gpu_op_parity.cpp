@@ -21,6 +21,7 @@
 #include "core/backend/cpu_backend.h"
 #include "core/engine/engine.h"
 #include "gpu/cuda_backend.h"
+#include "tests/support/all_at_once_feed.h"
 #include "tests/support/lockstep_backend.h"
 #include "tests/support/model_test_prompts.h"
 
@@ -29,15 +30,15 @@ namespace {
 using namespace ql::engine;
 using namespace ql::test;
 
-struct Run {
+struct OpRun {
   std::shared_ptr<std::vector<OpRecord>> records;
   std::string load_error;
   Ids tokens;
 };
 
-Run run_lockstep(const std::string& checkpoint, const std::string& precision, const TokenPrompt& prompt) {
-  Run run;
+LoadOptions lockstep_options(OpRun& run, const std::string& precision, int parallel) {
   LoadOptions o;
+  o.parallel = parallel;
   o.precision = precision;
   o.context_tokens = 512;  // every op reads the KV caches back: keep them small
   o.memory_budget_gib = 1000;
@@ -51,6 +52,12 @@ Run run_lockstep(const std::string& checkpoint, const std::string& precision, co
     run.records = l->records();
     return std::unique_ptr<ql::backend::Backend>(std::move(l));
   };
+  return o;
+}
+
+OpRun run_lockstep(const std::string& checkpoint, const std::string& precision, const TokenPrompt& prompt) {
+  OpRun run;
+  LoadOptions o = lockstep_options(run, precision, 1);
   Engine e;
   const auto loaded = e.load(folder_of(checkpoint), o);
   if (!loaded.ok()) {
@@ -70,7 +77,7 @@ Run run_lockstep(const std::string& checkpoint, const std::string& precision, co
 
 // Prints the worst call of each op kind and the ten worst calls; fails each
 // call over the tolerance (once per op kind, with its detail).
-void expect_ops_agree(const Run& run, const std::string& what, double tolerance) {
+void expect_ops_agree(const OpRun& run, const std::string& what, double tolerance) {
   SCOPED_TRACE(what);
   ASSERT_TRUE(run.load_error.empty()) << "load failed: " << run.load_error;
   ASSERT_TRUE(run.records && !run.records->empty());
@@ -137,6 +144,34 @@ TEST(GpuOpParity, TextAtQuantizedPrecisions) {
     for (const char* precision : {"nf4", "nf4-mixed", "int8"})
       expect_ops_agree(run_lockstep(checkpoint, precision, text_prompt(checkpoint)),
                        std::string(checkpoint) + " text " + precision, tolerance_of(precision));
+}
+
+// Four sequences decoded together (Engine::run_sequences): every op of the
+// batched decode steps (several rows, per-sequence key ranges) on identical inputs.
+TEST(GpuOpParity, BatchedDecodeOfFourSequences) {
+  ASSERT_TRUE(ql::gpu::probe_cuda_device().ok());
+  for (const char* precision : {"bf16", "int8", "nf4"}) {
+    OpRun run;
+    Engine e;
+    const auto loaded = e.load(folder_of("demo"), lockstep_options(run, precision, 4));
+    ASSERT_TRUE(loaded.ok()) << loaded.message();
+    const TokenPrompt text = text_prompt("demo");
+    std::vector<GenerationRequest> requests;
+    for (int i = 0; i < 4; ++i) {
+      GenerationRequest r;
+      TokenPrompt p = text;
+      p.ids.resize(p.ids.size() - static_cast<size_t>(i));  // four lengths
+      r.prompt = p;
+      r.max_new_tokens = 4 + i;
+      r.ignore_eos = true;
+      r.sampling.temperature = 0;
+      requests.push_back(r);
+    }
+    AllAtOnceFeed feed(requests);
+    ASSERT_TRUE(e.run_sequences(feed).ok());
+    EXPECT_EQ(feed.max_running, 4);
+    expect_ops_agree(run, std::string("demo batch of 4 ") + precision, tolerance_of(precision));
+  }
 }
 
 // tiny-b is stored fp32: as stored, both backends multiply fp32 weights.

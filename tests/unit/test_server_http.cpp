@@ -37,6 +37,7 @@ struct ServerFixture {
     engine::LoadOptions lo;
     lo.backend = backend::BackendChoice::kCpu;
     lo.context_tokens = context;
+    lo.parallel = o.parallel;
     EXPECT_TRUE(engine.load(demo_model_dir(), lo).ok());
     o.port = 0;
     if (o.model_name.empty()) o.model_name = "demo-model";

@@ -45,11 +45,12 @@ fi
 
 if [ "$what" = bench ] || [ "$what" = all ]; then
   cli=$run/bin/quantlens-cli
-  timeout 150 "$cli" bench --model synthetic:qwen3-vl-30b-a3b-l12 --precision bf16,int8,nf4,nf4-mixed \
-      --backend cuda --repetitions 5 --json > "$OUT/bench-l12.json" 2> "$OUT/bench-l12.err"
+  timeout "${QL_BENCH_TIMEOUT:-200}" "$cli" bench --model synthetic:qwen3-vl-30b-a3b-l12 \
+      --precision bf16,int8,nf4,nf4-mixed --backend cuda --repetitions 3 --batches 4,16 --context 1024 --json \
+      > "$OUT/bench-l12.json" 2> "$OUT/bench-l12.err"
   echo "bench l12 rc=$?" | tee -a "$summary"
-  timeout 150 "$cli" bench --model synthetic:qwen3-vl-30b-a3b --precision nf4,nf4-mixed --backend cuda \
-      --context 8192 --repetitions 3 --json > "$OUT/bench-full.json" 2> "$OUT/bench-full.err"
+  timeout "${QL_BENCH_TIMEOUT:-200}" "$cli" bench --model synthetic:qwen3-vl-30b-a3b --precision nf4,nf4-mixed \
+      --backend cuda --context 8192 --repetitions 3 --batches 0 --json > "$OUT/bench-full.json" 2> "$OUT/bench-full.err"
   echo "bench full rc=$?" | tee -a "$summary"
   python3 - "$OUT" <<'PY' | tee -a "$summary"
 import json, sys, os
@@ -64,7 +65,8 @@ for name in ("bench-l12.json", "bench-full.json"):
         print(f'{name[6:-5]:5} {r["precision"]:10} w {r["weights_gib"]:.2f}Gi load {r["load_s"]:.1f}s '
               f'dec {r["decode_tok_s"]["median"]:.0f} [{r["decode_tok_s"]["min"]:.0f}-{r["decode_tok_s"]["max"]:.0f}] '
               f'pre {r["prefill_tok_s"]["median"]:.0f} img {r["image_ttft_ms"]["median"]:.1f}ms '
-              f'peak {r["peak_gib"]:.2f}Gi bw {r["achieved_gb_s"]:.0f}GB/s {100*r["fraction_of_copy"]:.0f}% of {r["copy_gb_s"]:.0f}')
+              f'peak {r["peak_gib"]:.2f}Gi bw {r["achieved_gb_s"]:.0f}GB/s {100*r["fraction_of_copy"]:.0f}% of {r["copy_gb_s"]:.0f}'
+              + ''.join(f' b{b["batch"]} {b["tok_s"]["median"]:.0f}' for b in r.get("batched_decode", [])))
 PY
 fi
 cat "$summary" > /dev/null
