@@ -58,6 +58,11 @@ void AnswerChannel::finished(const Result<engine::GenerationResult>& r) {
   changed_.notify_all();
 }
 
+bool AnswerChannel::stop_hit() {
+  std::lock_guard lock(mutex_);
+  return stops_.stopped();
+}
+
 AnswerUpdate AnswerChannel::take(std::chrono::milliseconds wait) {
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, wait, [&] { return fresh_; });

@@ -41,6 +41,8 @@ class AnswerChannel {
   // caller then cancels the generation).
   bool token(const engine::StreamedToken& t);
   void finished(const Result<engine::GenerationResult>& r);
+  // A stop sequence ended the answer.
+  bool stop_hit();
 
   // ---- the HTTP side ----
   // Returns as soon as there is something new (or at once when there already

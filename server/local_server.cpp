@@ -58,6 +58,7 @@ struct LocalServer::Impl {
   std::map<int, int64_t> by_status;
   bool stopping = false;
   std::optional<engine::SchedulerStats> final_stats;  // once stopped
+  RequestLog requests;
 
   Impl(engine::Engine& e, ImageBytesDecoder d, ServerOptions o)
       : engine(e), decode(std::move(d)), options(std::move(o)) {}
@@ -148,10 +149,28 @@ struct LocalServer::Impl {
     auto channel = std::make_shared<AnswerChannel>(chat.stop);
     engine::SequenceJob job;
     job.request = std::move(std::get<engine::GenerationRequest>(made));
-    job.on_prepared = [channel](const Result<engine::PreparedPrompt>& p) { channel->prepared(p); };
+    RequestLog* log = &requests;
+    const uint64_t log_id = log->add(req.remote_addr, chat.stream);
+    job.on_prepared = [channel, log, log_id](const Result<engine::PreparedPrompt>& p) {
+      channel->prepared(p);
+      if (p.ok()) log->running(log_id, static_cast<int64_t>(p->ids.size()));
+      else log->end(log_id, RequestState::kFailed, p.message());
+    };
     // A stop sequence ends the generation.
-    job.on_token = [channel](const engine::StreamedToken& t) { return !channel->token(t); };
-    job.on_done = [channel](const Result<engine::GenerationResult>& r) { channel->finished(r); };
+    job.on_token = [channel, log, log_id](const engine::StreamedToken& t) {
+      if (t.id != engine::kFlushTokenId) log->token(log_id);
+      return !channel->token(t);
+    };
+    const auto cancel = job.cancel;
+    job.on_done = [channel, log, log_id, cancel](const Result<engine::GenerationResult>& r) {
+      channel->finished(r);
+      if (!r.ok()) return log->end(log_id, RequestState::kFailed, r.message());
+      const bool hit = channel->stop_hit();
+      const bool cancelled = !hit && cancel->load() && r->stop_reason == engine::StopReason::kStopped;
+      log->end(log_id, cancelled ? RequestState::kCancelled : RequestState::kDone,
+               cancelled ? "cancelled" : finish_reason(r->stop_reason, hit),
+               static_cast<int64_t>(r->generated_ids.size()));
+    };
 
     engine::TicketPtr ticket;
     {
@@ -160,6 +179,7 @@ struct LocalServer::Impl {
       auto submitted = scheduler->submit(std::move(job));
       if (auto* refused = std::get_if<engine::SubmitRefusal>(&submitted)) {
         const bool full = refused->kind == engine::SubmitRefusal::Kind::kQueueFull;
+        requests.end(log_id, RequestState::kFailed, full ? "queue full" : "shutting down", 0);
         return send(res, api_error(full ? 429 : 503, full ? "rate_limit_error" : "server_error", refused->message,
                                    full ? "queue_full" : "shutting_down"));
       }
@@ -372,5 +392,7 @@ void LocalServer::stop(std::chrono::milliseconds grace) {
 engine::SchedulerStats LocalServer::stats() const { return impl_->stats(); }
 
 std::map<int, int64_t> LocalServer::responses_by_status() const { return impl_->responses(); }
+
+std::vector<RequestRecord> LocalServer::recent_requests() const { return impl_->requests.snapshot(); }
 
 }  // namespace ql::server

@@ -17,6 +17,7 @@
 #include "core/engine/scheduler.h"
 #include "core/server/chat_completion_request.h"
 #include "core/server/generation_from_request.h"
+#include "server/request_log.h"
 
 namespace ql::server {
 
@@ -65,6 +66,8 @@ class LocalServer {
   engine::SchedulerStats stats() const;
   // Answers sent, by HTTP status.
   std::map<int, int64_t> responses_by_status() const;
+  // The requests that reached the scheduler, oldest first (the last RequestLog::kKept).
+  std::vector<RequestRecord> recent_requests() const;
 
  private:
   struct Impl;

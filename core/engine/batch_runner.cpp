@@ -14,6 +14,9 @@ struct Active {
   SequenceJob job;
   size_t slot = 0;
   std::unique_ptr<SequenceRun> run;
+  // The run ends at its next token: the job was cancelled, or its token
+  // callback said stop (a stop sequence: not a cancel).
+  std::atomic<bool> stop{false};
 };
 
 // The free slot whose cache holds the longest prefix the prompt can reuse
@@ -48,6 +51,8 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
   for (;;) {
     if (stop.load(std::memory_order_relaxed))
       for (auto& a : active) a.job.cancel->store(true, std::memory_order_relaxed);
+    for (auto& a : active)
+      if (a.job.cancel->load(std::memory_order_relaxed)) a.stop.store(true, std::memory_order_relaxed);
     int free = 0;
     for (bool b : busy) free += b ? 0 : 1;
     auto more = feed.next(free, static_cast<int>(active.size()));
@@ -67,12 +72,13 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
         continue;
       }
       busy[a.slot] = true;
-      SequenceJob* job_ptr = &a.job;
-      TokenCallback on_token = [job_ptr](const StreamedToken& t) {
-        if (job_ptr->on_token && !job_ptr->on_token(t)) job_ptr->cancel->store(true, std::memory_order_relaxed);
+      Active* self = &a;
+      TokenCallback on_token = [self](const StreamedToken& t) {
+        if (self->job.on_token && !self->job.on_token(t)) self->stop.store(true, std::memory_order_relaxed);
+        if (self->job.cancel->load(std::memory_order_relaxed)) self->stop.store(true, std::memory_order_relaxed);
       };
       a.run = std::make_unique<SequenceRun>(m, m.sequences[a.slot], a.job.request, on_token, nullptr);
-      Status st = a.run->start(std::move(prepared).value(), a.job.cancel.get());
+      Status st = a.run->start(std::move(prepared).value(), a.job.cancel.get(), &a.stop);
       if (st.ok()) metrics.token();
       if (!st.ok() || a.run->finished()) {
         if (st.ok()) end(a, std::move(a.run->result()));
@@ -94,7 +100,7 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
     auto picked = m.model->decode_batch(caches, tokens, steps);
     size_t i = 0;
     for (auto it = active.begin(); it != active.end(); ++i) {
-      Status st = picked.ok() ? it->run->accept((*picked)[i], it->job.cancel.get()) : Status(picked.error());
+      Status st = picked.ok() ? it->run->accept((*picked)[i], &it->stop) : Status(picked.error());
       if (st.ok()) metrics.token();
       if (!st.ok() || it->run->finished()) {
         if (st.ok()) end(*it, std::move(it->run->result()));

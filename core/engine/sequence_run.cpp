@@ -38,7 +38,7 @@ SequenceRun::SequenceRun(LoadedModel& m, SequenceSlot& slot, const GenerationReq
                          MetricsRecorder* metrics)
     : m_(m), slot_(slot), request_(request), on_token_(std::move(on_token)), metrics_(metrics) {}
 
-Status SequenceRun::start(PreparedPrompt prompt, const std::atomic<bool>* cancel) {
+Status SequenceRun::start(PreparedPrompt prompt, const std::atomic<bool>* cancel, const std::atomic<bool>* stop) {
   const int64_t prompt_len = static_cast<int64_t>(prompt.ids.size());
   if (request_.max_new_tokens < 0) return err("max new tokens {} is invalid (expected >= 0)", request_.max_new_tokens);
   QL_ASSIGN_OR_RETURN(const std::vector<int64_t> rows, resolve_logit_rows(request_.logit_rows, prompt_len));
@@ -79,7 +79,7 @@ Status SequenceRun::start(PreparedPrompt prompt, const std::atomic<bool>* cancel
   if (request_.max_new_tokens == 0) return finish(StopReason::kMaxTokens);
   // The first token from the prefill's last row.
   QL_ASSIGN_OR_RETURN(const int32_t first, m_.model->sample(*slot_.cache, *forward, sampler_->next()));
-  return accept(first, cancel);
+  return accept(first, stop ? stop : cancel);
 }
 
 Status SequenceRun::accept(int32_t token, const std::atomic<bool>* stop) {

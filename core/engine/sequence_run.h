@@ -28,7 +28,8 @@ class SequenceRun {
   // rest (polling `cancel` between layers) and picks and streams the first
   // token. Afterwards finished() may already be true (max tokens 0, eos, a
   // cancelled prefill: stop reason kStopped, the cache as it was).
-  Status start(PreparedPrompt prompt, const std::atomic<bool>* cancel);
+  // `stop` is what accept() reads for the first token (default: `cancel`).
+  Status start(PreparedPrompt prompt, const std::atomic<bool>* cancel, const std::atomic<bool>* stop = nullptr);
   bool finished() const { return finished_; }
   // The token the next decode step runs, and the settings and draw of the pick after it.
   int32_t last_token() const { return result_.generated_ids.back(); }

@@ -129,8 +129,10 @@ class TestModelPanel : public QObject {
     QCOMPARE(panel.estimate().plan->kv_cache_bytes, 4 * one);
     QCOMPARE(panel.estimate().plan->kv_cache_bytes, expected_plan("bf16", 4096, 4).kv_cache_bytes);
     QCOMPARE(panel.loadSettings().batch, 4);
-    // The tooltip is honest about the CPU backend.
-    QVERIFY(panel.batchSpin()->toolTip().contains("one request at a time"));
+    // The load gets as many sequence slots (the local server decodes them together).
+    QCOMPARE(ql::ui::to_load_options(panel.loadSettings()).parallel, 4);
+    QCOMPARE(panel.batchSpin()->maximum(), ql::engine::kMaxParallel);
+    QVERIFY(panel.batchSpin()->toolTip().contains("local server"));
     // Persisted.
     QCOMPARE(settings.batch(), 4);
   }

@@ -150,23 +150,34 @@ TEST(CpuQuantizedWeights, MoeReadsNf4ExpertsAndRouter) {
 
 // linear with an INT8 weight is the format's own LLM.int8 product (outlier
 // columns in fp32, the rest int8), for any split of the work over threads.
+// Up to 16 input rows (a decode batch, one row per sequence) each row is its
+// own LLM.int8 product, outlier columns chosen from that row alone, so a
+// sequence's result does not depend on its batch; more rows (a prompt) are one
+// product with the outlier columns of all of them, as bitsandbytes does.
 TEST(CpuQuantizedWeights, Int8LinearIsTheLlmInt8Product) {
   const auto values = random_values(kRows * kCols, 8);
   auto q = quantized(values, kRows, kCols, QuantFormat::kInt8Rowwise);
   const auto& stored = *quant::stored_as<quant::Int8RowwiseWeight>(*q);
-  auto x_values = random_values(5 * kCols, 14, -2.0f, 2.0f);
-  x_values[3] = 9.0f;  // column 3 holds an outlier (>= 6)
-  for (int threads : {1, 2, 3}) {
-    auto be = make_cpu_backend(threads);
-    auto w = upload_quantized(*be, q);
-    auto x = tensor_from(*be, 5, kCols, x_values);
-    std::vector<float> want(5 * kRows);
-    ASSERT_TRUE(quant::int8_matmul(x_values.data(), 5, stored, want.data(), {6.0f, 1}).ok());
-    EXPECT_EQ(linear_out(*be, *x, *w), want) << threads << " threads";
-    // A row view multiplies the same rows.
-    auto rows = linear_out(*be, *x, *be->weight_rows(w, 10, 4));
-    for (int64_t i = 0; i < 5; ++i)
-      for (int64_t c = 0; c < 4; ++c) EXPECT_EQ(rows[i * 4 + c], want[i * kRows + 10 + c]);
+  for (const int64_t n : {int64_t{5}, int64_t{40}}) {
+    auto x_values = random_values(n * kCols, 14, -2.0f, 2.0f);
+    x_values[3] = 9.0f;  // column 3 of row 0 holds an outlier (>= 6)
+    std::vector<float> want(n * kRows);
+    if (n <= 16) {
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_TRUE(quant::int8_matmul(x_values.data() + i * kCols, 1, stored, want.data() + i * kRows, {6.0f, 1}).ok());
+    } else {
+      ASSERT_TRUE(quant::int8_matmul(x_values.data(), n, stored, want.data(), {6.0f, 1}).ok());
+    }
+    for (int threads : {1, 2, 3}) {
+      auto be = make_cpu_backend(threads);
+      auto w = upload_quantized(*be, q);
+      auto x = tensor_from(*be, n, kCols, x_values);
+      EXPECT_EQ(linear_out(*be, *x, *w), want) << n << " rows, " << threads << " threads";
+      // A row view multiplies the same rows.
+      auto rows = linear_out(*be, *x, *be->weight_rows(w, 10, 4));
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t c = 0; c < 4; ++c) EXPECT_EQ(rows[i * 4 + c], want[i * kRows + 10 + c]);
+    }
   }
 }
 

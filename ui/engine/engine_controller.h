@@ -63,6 +63,12 @@ class EngineController : public QObject {
   // Ends the running job; no effect when idle.
   void stop();
 
+  // The engine itself, for the local server (ui/server/server_panel.h): its
+  // threads call the engine's own thread-safe entry points (run_sequences,
+  // prepare, info, metrics), which take turns with this controller's jobs on
+  // the engine's run lock.
+  engine::Engine& sharedEngine() { return *engine_; }
+
  signals:
   void busyChanged(bool busy);
   void jobRefused(const QString& why);

@@ -34,6 +34,7 @@
 #include "ui/main/message_banner.h"
 #include "ui/main/resource_paths.h"
 #include "ui/main/theme.h"
+#include "ui/server/server_panel.h"
 #include "ui/model/model_panel.h"
 #include "ui/model/plan_estimate.h"
 
@@ -120,6 +121,9 @@ void MainWindow::buildCentral() {
   compare_ = new CompareView(engine_);
   tabs_->addTab(scrolling(compare_), tr("Compare precisions"));
   tabs_->setTabToolTip(1, tr("One question at several precisions, side by side, against the 16-bit reference (Ctrl+2)"));
+  server_ = new ServerPanel(engine_, &settings_);
+  tabs_->addTab(scrolling(server_), tr("Local server"));
+  tabs_->setTabToolTip(2, tr("Serve the loaded model to OpenAI clients on this machine (Ctrl+3)"));
   layout->addWidget(tabs_, 1);
   setCentralWidget(central);
 
@@ -216,6 +220,8 @@ void MainWindow::buildMenus() {
   chat_tab->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
   QAction* compare_tab = view->addAction(tr("Com&pare precisions"), this, &MainWindow::showCompare);
   compare_tab->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_2));
+  QAction* server_tab = view->addAction(tr("&Local server"), this, [this] { tabs_->setCurrentIndex(2); });
+  server_tab->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_3));
   view->addSeparator();
   QAction* model_toggle = model_dock_->toggleViewAction();
   model_toggle->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_M));

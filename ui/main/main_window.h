@@ -26,6 +26,7 @@ namespace ql::ui {
 class ChatPanel;
 class ChartsPanel;
 class CompareView;
+class ServerPanel;
 class ConversationList;
 struct DropPayload;
 class EngineController;
@@ -101,6 +102,7 @@ class MainWindow : public QMainWindow {
   ChatPanel* chat_ = nullptr;
   ChartsPanel* charts_ = nullptr;
   CompareView* compare_ = nullptr;
+  ServerPanel* server_ = nullptr;
   ConversationList* conversations_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   MessageBanner* error_banner_ = nullptr;

@@ -157,10 +157,9 @@ QWidget* ModelPanel::buildPrecisionBox() {
 
   batch_ = new QSpinBox(box);
   batch_->setObjectName("batchSize");
-  batch_->setRange(1, 64);
-  batch_->setToolTip(tr("Parallel requests the memory plan makes room for (one KV cache each). The CPU backend "
-                        "answers one request at a time whatever this says; the setting sizes the plan (and will "
-                        "drive batching on the GPU backend)."));
+  batch_->setRange(1, engine::kMaxParallel);
+  batch_->setToolTip(tr("Requests decoded together (one KV cache each, counted in the memory plan): the local "
+                        "server answers this many clients at once; the chat uses one."));
   form->addRow(tr("Parallel requests"), batch_);
 
   estimate_label_ = new QLabel(box);

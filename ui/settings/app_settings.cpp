@@ -10,6 +10,8 @@ constexpr const char* kRecent = "model/recent";
 constexpr const char* kPrecision = "model/precision";
 constexpr const char* kBudget = "model/memory_budget_gib";
 constexpr const char* kBatch = "model/batch";
+constexpr const char* kServerHost = "server/host";
+constexpr const char* kServerPort = "server/port";
 constexpr const char* kContext = "model/context_tokens";
 constexpr const char* kLoadLast = "model/load_last_at_start";
 constexpr const char* kSystemPrompt = "chat/system_prompt";
@@ -67,6 +69,10 @@ void AppSettings::setMemoryBudgetGib(double gib) { settings_.setValue(kBudget, g
 
 int AppSettings::batch() const { return settings_.value(kBatch, 1).toInt(); }
 void AppSettings::setBatch(int batch) { settings_.setValue(kBatch, batch); }
+QString AppSettings::serverHost() const { return settings_.value(kServerHost, "127.0.0.1").toString(); }
+void AppSettings::setServerHost(const QString& host) { settings_.setValue(kServerHost, host); }
+int AppSettings::serverPort() const { return settings_.value(kServerPort, 8080).toInt(); }
+void AppSettings::setServerPort(int port) { settings_.setValue(kServerPort, port); }
 
 int AppSettings::contextTokens() const { return settings_.value(kContext, kDefaultContext).toInt(); }
 void AppSettings::setContextTokens(int tokens) { settings_.setValue(kContext, tokens); }

@@ -51,6 +51,10 @@ class AppSettings {
   void setMemoryBudgetGib(double gib);
   int batch() const;
   void setBatch(int batch);
+  QString serverHost() const;  // the local server's address (127.0.0.1 by default)
+  void setServerHost(const QString& host);
+  int serverPort() const;  // 8080 by default
+  void setServerPort(int port);
   int contextTokens() const;
   void setContextTokens(int tokens);
   bool loadLastModelAtStart() const;
