@@ -343,6 +343,10 @@ Status LocalServer::start() {
     port_ = options_.port;
   }
   impl_->listener = std::thread([this] { impl_->http.listen_after_bind(); });
+  // httplib's stop() does nothing before the accept loop runs (the loop would
+  // then run on forever): wait for it, so a stop() right after start() ends it.
+  for (int i = 0; i < 5000 && !impl_->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!impl_->http.is_running()) return err("{}:{}: the server did not start listening", options_.host, port_);
   return {};
 }
 
