@@ -40,7 +40,10 @@ LoadOptions cuda_options(const std::string& precision, int64_t context = 0) {
   o.precision = precision;
   o.context_tokens = context;
   o.make_backend = [](int threads) { return ql::gpu::make_cuda_backend(ql::backend::BackendOptions{threads, 6.0f}); };
-  o.memory_budget_gib = 1000;  // the planner's refusal is tested elsewhere; here the GPU decides
+  // The planner's refusal is tested elsewhere; here the GPU decides. A
+  // checkpoint kept as stored (precision "") has no plan to check a budget
+  // against, so it gets none.
+  o.memory_budget_gib = precision.empty() ? 0 : 1000;
   return o;
 }
 
