@@ -3,12 +3,14 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <filesystem>
 #include <ctime>
 #include <random>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "core/model/synthetic_models.h"
 #include "core/server/chat_completion_response.h"
 #include "server/answer_channel.h"
 #include "server/bearer_auth.h"
@@ -42,6 +44,13 @@ std::string completion_id() {
 std::string mib(size_t bytes) { return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0)); }
 
 }  // namespace
+
+std::string served_model_name(const std::string& dir) {
+  if (model::is_synthetic_model(dir)) return dir;
+  std::filesystem::path p(dir);
+  if (!p.has_filename()) p = p.parent_path();
+  return p.filename().string();
+}
 
 struct LocalServer::Impl {
   engine::Engine& engine;

@@ -35,6 +35,10 @@ struct ServerOptions {
   int64_t default_max_tokens = kDefaultMaxTokens;
 };
 
+// What clients name a model loaded from `dir`: the folder's name, or
+// synthetic:NAME as given.
+std::string served_model_name(const std::string& dir);
+
 // Where the served model stands: /health reports it, and requests wait for
 // kReady (503 before).
 enum class ModelState { kLoading, kReady, kFailed };

@@ -20,7 +20,6 @@
 #include "app/cli/cli_common.h"
 #include "app/cli/engine_cli.h"
 #include "app/cli/stop_signals.h"
-#include "core/model/synthetic_models.h"
 #include "server/local_server.h"
 #include "ui/imageio/image_decode.h"
 
@@ -36,17 +35,9 @@ struct ServeOptions {
   double max_body_mib = static_cast<double>(server::kDefaultMaxBodyBytes >> 20);
 };
 
-// What clients name the model: the folder's name, or synthetic:NAME.
-std::string served_name(const std::string& model) {
-  if (model::is_synthetic_model(model)) return model;
-  std::filesystem::path p(model);
-  if (!p.has_filename()) p = p.parent_path();
-  return p.filename().string();
-}
-
 int run_serve(ServeOptions& o) {
   o.engine.parallel = o.server.parallel;
-  o.server.model_name = o.model_name.empty() ? served_name(o.engine.model_dir) : o.model_name;
+  o.server.model_name = o.model_name.empty() ? server::served_model_name(o.engine.model_dir) : o.model_name;
   o.server.max_body_bytes = static_cast<size_t>(o.max_body_mib * 1024.0 * 1024.0);
   if (!o.server.policy.allow_files_dir.empty()) {
     std::error_code ec;

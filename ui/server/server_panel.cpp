@@ -15,11 +15,9 @@
 #include <QTimer>
 #include <QVBoxLayout>
 #include <chrono>
-#include <filesystem>
 
 #include <qcustomplot.h>
 
-#include "core/model/synthetic_models.h"
 #include "server/local_server.h"
 #include "ui/engine/engine_controller.h"
 #include "ui/imageio/image_decode.h"
@@ -32,13 +30,7 @@ constexpr int kRefreshMs = 500;
 constexpr double kChartSeconds = 120;
 constexpr auto kStopGrace = std::chrono::seconds(5);
 
-// What clients name the model: the folder's name, or synthetic:NAME (as `serve` does).
-QString served_name(const std::string& dir) {
-  if (model::is_synthetic_model(dir)) return QString::fromStdString(dir);
-  std::filesystem::path p(dir);
-  if (!p.has_filename()) p = p.parent_path();
-  return QString::fromStdString(p.filename().string());
-}
+QString served_name(const std::string& dir) { return QString::fromStdString(server::served_model_name(dir)); }
 
 }  // namespace
 
