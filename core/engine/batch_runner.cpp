@@ -1,5 +1,6 @@
 #include "core/engine/batch_runner.h"
 
+#include <iterator>
 #include <list>
 #include <memory>
 
@@ -43,16 +44,22 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
                  MetricsRecorder& metrics) {
   std::vector<bool> busy(m.sequences.size(), false);
   std::list<Active> active;  // stable addresses: the runs' callbacks point into them
-  auto end = [&](Active& a, const Result<GenerationResult>& r) {
+  // After a step of `a`: when it failed or finished, its job hears so and its
+  // slot is free; returns whether it ended.
+  auto ended = [&](Active& a, const Status& st) {
+    if (st.ok() && !a.run->finished()) return false;
     busy[a.slot] = false;
-    if (a.job.on_done) a.job.on_done(r);
+    if (a.job.on_done) {
+      if (st.ok()) a.job.on_done(std::move(a.run->result()));
+      else a.job.on_done(st.error());
+    }
+    return true;
   };
   metrics.begin();
   for (;;) {
+    // Engine::stop cancels every job (each run reads its cancel as it streams a token).
     if (stop.load(std::memory_order_relaxed))
       for (auto& a : active) a.job.cancel->store(true, std::memory_order_relaxed);
-    for (auto& a : active)
-      if (a.job.cancel->load(std::memory_order_relaxed)) a.stop.store(true, std::memory_order_relaxed);
     int free = 0;
     for (bool b : busy) free += b ? 0 : 1;
     auto more = feed.next(free, static_cast<int>(active.size()));
@@ -80,11 +87,7 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
       a.run = std::make_unique<SequenceRun>(m, m.sequences[a.slot], a.job.request, on_token, nullptr);
       Status st = a.run->start(std::move(prepared).value(), a.job.cancel.get(), &a.stop);
       if (st.ok()) metrics.token();
-      if (!st.ok() || a.run->finished()) {
-        if (st.ok()) end(a, std::move(a.run->result()));
-        else end(a, st.error());
-        active.pop_back();
-      }
+      if (ended(a, st)) active.pop_back();
     }
     if (active.empty()) continue;
 
@@ -102,13 +105,7 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
     for (auto it = active.begin(); it != active.end(); ++i) {
       Status st = picked.ok() ? it->run->accept((*picked)[i], &it->stop) : Status(picked.error());
       if (st.ok()) metrics.token();
-      if (!st.ok() || it->run->finished()) {
-        if (st.ok()) end(*it, std::move(it->run->result()));
-        else end(*it, st.error());
-        it = active.erase(it);
-      } else {
-        ++it;
-      }
+      it = ended(*it, st) ? active.erase(it) : std::next(it);
     }
     metrics.memory(m.backend->memory_info(), m.info.weight_bytes, m.backend->bytes_in_use());
   }
