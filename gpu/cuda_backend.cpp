@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -32,6 +33,7 @@
 #include "gpu/kernels/moe_decode.cuh"
 #include "gpu/kernels/moe_group.cuh"
 #include "gpu/kernels/moe_route.cuh"
+#include "gpu/kernels/router_logits.cuh"
 #include "gpu/kernels/norms.cuh"
 #include "gpu/kernels/probe.cuh"
 #include "gpu/kernels/qk_norm_rope_cache.cuh"
@@ -410,8 +412,8 @@ class CudaBackend final : public backend::Backend {
     auto* ids = static_cast<int32_t*>(scratch_bytes(static_cast<size_t>(n * k) * 4));
     auto* weights = static_cast<float*>(scratch_bytes(static_cast<size_t>(n * k) * 4));
     if (!ok()) return arena_.rewind(mark);
-    // 1. Route: router logits, softmax and top-k on the device.
-    multiply(xt.f32(), H, n, router.device(), 0, nullptr, logits, E, false);
+    // 1. Route: router logits in fp32, softmax and top-k on the device.
+    router_logits(xt.f32(), H, n, router.device(), logits);
     if (ok()) check(launch_moe_route(logits, E, n, static_cast<int>(E), k, ids, weights, stream_), "moe route");
     if (!ok()) return arena_.rewind(mark);
     const bool int8 = gate_up.device().format == WFormat::kInt8 || down.device().format == WFormat::kInt8;
@@ -632,6 +634,24 @@ class CudaBackend final : public backend::Backend {
   // y [n, N] = (accumulate ? y : 0) + x [n, K] . W^T (+ bias) for matrix `m`
   // of any weight: matrix-vector kernels for a few rows (decode), cuBLASLt
   // for 16-bit weights and the dequantizing grouped product otherwise.
+  // Router logits [n, w.rows] in fp32 for any n: the matvec (fp32 already)
+  // for decode-sized n, the fp32 router kernel for 16-bit and fp32 routers,
+  // and the matvec 16 rows at a time for a quantized router (a custom
+  // precision; it reads the small router once per 16 rows). Never the dense
+  // GEMM: its 16-bit rounding of x swaps nearly tied experts
+  // (router_logits.cuh).
+  void router_logits(const float* x, int64_t ldx, int64_t n, const DeviceWeight& w, float* logits) {
+    if (!ok()) return;
+    const bool dense = w.format == WFormat::kF32 || w.format == WFormat::kBF16 || w.format == WFormat::kF16;
+    if (n <= kMatvecMaxRows || !dense) {
+      for (int64_t r0 = 0; r0 < n && ok(); r0 += kMatvecMaxRows)
+        multiply(x + r0 * ldx, ldx, std::min<int64_t>(kMatvecMaxRows, n - r0), w, 0, nullptr, logits + r0 * w.rows,
+                 w.rows, false);
+      return;
+    }
+    check(launch_router_logits(w, x, ldx, n, logits, w.rows, stream_), "moe router");
+  }
+
   void multiply(const float* x, int64_t ldx, int64_t n, const DeviceWeight& w, int64_t m, const float* bias,
                 float* y, int64_t ldy, bool accumulate) {
     if (!ok()) return;
