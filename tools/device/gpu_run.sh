@@ -12,17 +12,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/ql-out}
 mkdir -p "$OUT"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-run=$repo/.devrun
-# The programs were built in /work/main and find the test data there.
-if [ "$repo" != /work/main ] && [ ! -e /work/main ]; then mkdir -p /work && ln -s "$repo" /work/main; fi
-# The programs, compressed by prepare_gpu_run.sh.
-[ -f "$run/bundle.tar.xz" ] && [ ! -d "$run/bin" ] && tar -C "$run" -xJf "$run/bundle.tar.xz"
-# The Debian runtime libraries, unpacked beside the programs (no registry there).
-sys=/tmp/ql-sysroot
-mkdir -p "$sys"
-for deb in "$run"/debs/*.deb; do dpkg -x "$deb" "$sys"; done
-libs=$sys/usr/lib/x86_64-linux-gnu
-export LD_LIBRARY_PATH=$run/lib:$libs:$libs/openblas-pthread:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+. "$repo/tools/device/devrun_env.sh"
 export QT_QPA_PLATFORM=offscreen
 what=${1:-all}
 summary=$OUT/summary.txt
