@@ -1,5 +1,6 @@
 #include "core/engine/batch_runner.h"
 
+#include <algorithm>
 #include <iterator>
 #include <list>
 #include <memory>
@@ -65,7 +66,7 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
     auto more = feed.next(free, static_cast<int>(active.size()));
     if (!more && active.empty()) break;
 
-    // New jobs: prepared, prefilled in a free slot, first token picked.
+    // New jobs: prepared, given a free slot, their prompt to prefill.
     for (auto& job : more ? *more : std::vector<SequenceJob>{}) {
       auto prepared = prepare_prompt(job.request.prompt, ctx);
       if (job.on_prepared) job.on_prepared(prepared);
@@ -85,27 +86,49 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
         if (self->job.cancel->load(std::memory_order_relaxed)) self->stop.store(true, std::memory_order_relaxed);
       };
       a.run = std::make_unique<SequenceRun>(m, m.sequences[a.slot], a.job.request, on_token, nullptr);
-      Status st = a.run->start(std::move(prepared).value(), a.job.cancel.get(), &a.stop);
-      if (st.ok()) metrics.token();
-      if (ended(a, st)) active.pop_back();
+      if (ended(a, a.run->begin(std::move(prepared).value()))) active.pop_back();
     }
     if (active.empty()) continue;
 
-    // One decode step for every running sequence.
+    // Prompts: whole while no answer is running (nothing waits on them), else
+    // at most kInterleavedPrefillTokens per step, in arrival order, so that
+    // running answers keep streaming while a long prompt or image goes in.
+    int decoding = 0;
+    for (auto& a : active) decoding += a.run->prefilling() ? 0 : 1;
+    int64_t budget = decoding == 0 ? 0 : kInterleavedPrefillTokens;
+    for (auto it = active.begin(); it != active.end();) {
+      Active& a = *it;
+      if (!a.run->prefilling() || (decoding > 0 && budget <= 0)) {
+        ++it;
+        continue;
+      }
+      const int64_t piece = decoding == 0 ? 0 : std::min(budget, a.run->prompt_tokens_left());
+      const int64_t before = a.run->prompt_tokens_left();
+      Status st = a.run->prefill_some(piece, a.job.cancel.get(), &a.stop);
+      budget -= before - a.run->prompt_tokens_left();
+      if (st.ok() && !a.run->prefilling() && !a.run->result().generated_ids.empty()) metrics.token();
+      it = ended(a, st) ? active.erase(it) : std::next(it);
+    }
+
+    // One decode step for every sequence past its prompt.
+    std::vector<Active*> stepping;
     std::vector<model::KvCache*> caches;
     std::vector<int32_t> tokens;
     std::vector<model::SamplingStep> steps;
     for (auto& a : active) {
+      if (a.run->prefilling()) continue;
+      stepping.push_back(&a);
       caches.push_back(&a.run->cache());
       tokens.push_back(a.run->last_token());
       steps.push_back(a.run->next_step());
     }
+    if (stepping.empty()) continue;
     auto picked = m.model->decode_batch(caches, tokens, steps);
-    size_t i = 0;
-    for (auto it = active.begin(); it != active.end(); ++i) {
-      Status st = picked.ok() ? it->run->accept((*picked)[i], &it->stop) : Status(picked.error());
+    for (size_t i = 0; i < stepping.size(); ++i) {
+      Active& a = *stepping[i];
+      Status st = picked.ok() ? a.run->accept((*picked)[i], &a.stop) : Status(picked.error());
       if (st.ok()) metrics.token();
-      it = ended(*it, st) ? active.erase(it) : std::next(it);
+      if (ended(a, st)) active.remove_if([&](const Active& x) { return &x == &a; });
     }
     metrics.memory(m.backend->memory_info(), m.info.weight_bytes, m.backend->bytes_in_use());
   }

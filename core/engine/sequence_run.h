@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "core/common/result.h"
 #include "core/engine/generation_result.h"
@@ -29,7 +30,21 @@ class SequenceRun {
   // token. Afterwards finished() may already be true (max tokens 0, eos, a
   // cancelled prefill: stop reason kStopped, the cache as it was).
   // `stop` is what accept() reads for the first token (default: `cancel`).
+  // Equal to begin() and then prefill_some() with no limit.
   Status start(PreparedPrompt prompt, const std::atomic<bool>* cancel, const std::atomic<bool>* stop = nullptr);
+
+  // The same in steps, so that a batch can decode its running sequences
+  // between the pieces of a long prompt: begin() resolves the settings and
+  // keeps the reusable prefix; each prefill_some() runs the next piece of at
+  // most `max_tokens` prompt tokens (more when an image's tokens would be cut:
+  // prompt_pieces.h; 0: no limit) and, after the last piece,
+  // picks and streams the first token. A cancelled piece finishes the run
+  // (kStopped); earlier pieces stay in the cache, a reusable prefix.
+  Status begin(PreparedPrompt prompt);
+  Status prefill_some(int64_t max_tokens, const std::atomic<bool>* cancel, const std::atomic<bool>* stop = nullptr);
+  // The prompt still has tokens to prefill (begin() ran, the first token is not picked).
+  bool prefilling() const { return prefilling_; }
+  int64_t prompt_tokens_left() const { return prefilling_ ? static_cast<int64_t>(prompt_.ids.size()) - next_ : 0; }
   bool finished() const { return finished_; }
   // The token the next decode step runs, and the settings and draw of the pick after it.
   int32_t last_token() const { return result_.generated_ids.back(); }
@@ -55,6 +70,13 @@ class SequenceRun {
   std::optional<text::StreamDetokenizer> detok_;
   GenerationResult result_;
   bool finished_ = false;
+  // Between begin() and the first token: the prompt, how far it is in the
+  // cache, how many of its images are, the logits rows asked for.
+  PreparedPrompt prompt_;
+  int64_t next_ = 0;
+  size_t images_done_ = 0;
+  std::vector<int64_t> rows_;
+  bool prefilling_ = false;
 };
 
 }  // namespace ql::engine

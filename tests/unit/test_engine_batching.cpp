@@ -172,6 +172,47 @@ TEST(EngineBatching, ACancelledJobStopsAndTheOthersGoOn) {
   for (size_t i : {0u, 2u, 3u}) EXPECT_EQ(feed.out[i].ids, alone("bf16", requests[i])) << i;
 }
 
+// A long prompt with a picture (about 1,600 tokens) joins a running answer:
+// its prompt goes in in pieces of kInterleavedPrefillTokens between decode
+// steps, so the running answer keeps streaming meanwhile; both answers are
+// what each gives alone.
+TEST(EngineBatching, ALongPromptIsPrefilledBetweenDecodeSteps) {
+  std::string words;
+  for (int i = 0; i < 490; ++i) words += "word ";
+  std::string more;
+  for (int i = 0; i < 1100; ++i) more += "more ";
+  std::vector<GenerationRequest> requests = {chat_request("Count to twenty.", 40),
+                                             chat_request("", 6)};
+  // The picture's tokens start near token 500, across the first piece's end.
+  Conversation c;
+  Message m{Role::kUser, {}};
+  m.parts.emplace_back(words);
+  m.parts.emplace_back(ImageInput::file(engine_image("img_c_300x170.png")));
+  m.parts.emplace_back(more);
+  c.messages.push_back(std::move(m));
+  requests[1].prompt = c;
+  // Events in order: 'a' a token of the running answer, 'p' progress of the long prompt, 'b' its first token.
+  std::string events;
+  requests[1].on_prefill_progress = [&](double) { events += 'p'; };
+  auto e = batched_engine("bf16", 2);
+  ScriptedFeed feed(requests, {0, 3});
+  feed.on_token = [&](size_t i, const StreamedToken&) {
+    if (i == 0) events += 'a';
+    if (i == 1 && events.find('b') == std::string::npos) events += 'b';
+    return true;
+  };
+  ASSERT_TRUE(e->run_sequences(feed).ok());
+  ASSERT_TRUE(feed.out[0].done && !feed.out[0].failed && feed.out[1].done && !feed.out[1].failed) << events;
+  const size_t first_p = events.find('p'), b = events.find('b');
+  ASSERT_NE(first_p, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  const std::string during = events.substr(first_p, b - first_p);
+  EXPECT_GE(std::count(during.begin(), during.end(), 'a'), 2)
+      << "the running answer streamed between the long prompt's pieces: " << events;
+  EXPECT_EQ(feed.out[0].ids, alone("bf16", requests[0]));
+  EXPECT_EQ(feed.out[1].ids, alone("bf16", requests[1]));
+}
+
 TEST(EngineBatching, ASampledJobFollowsItsSeedInABatch) {
   auto requests = four_requests();
   requests[0].sampling.temperature = 0.9;
