@@ -45,6 +45,34 @@ MetricsSample sample(double t_s, const Metrics& m) {
 class TestChartData : public QObject {
   Q_OBJECT
  private slots:
+  void batchReadingsBecomeOccupancyAndRate() {
+    MetricsHistory h;
+    MetricsSample a;
+    a.t_s = 1;
+    a.batch = BatchReading{3, 4, 120.5};
+    h.add(a);
+    MetricsSample none;  // the server stopped: no batch point
+    none.t_s = 2;
+    h.add(none);
+    MetricsSample b;
+    b.t_s = 3;
+    b.batch = BatchReading{2, 0, 10};  // no slots reported: counted as one
+    h.breakLines();
+    h.add(b);
+    const auto& occ = h.batchOccupancyPercent().points();
+    const auto& rate = h.batchTokensPerSecond().points();
+    QCOMPARE(occ.size(), size_t{3});
+    QCOMPARE(occ[0].value, 75.0);
+    QCOMPARE(rate[0].value, 120.5);
+    QVERIFY(std::isnan(occ[1].value));  // the break before the new point
+    QCOMPARE(occ[1].t_s, 2.0);
+    QCOMPARE(occ[2].value, 200.0);
+    QCOMPARE(rate[2].value, 10.0);
+    h.clear();
+    QVERIFY(h.batchOccupancyPercent().points().empty());
+    QVERIFY(h.batchTokensPerSecond().points().empty());
+  }
+
   void readsThisMachinesProcFiles() {
     auto rss = read_process_rss_bytes();
     QVERIFY2(rss.ok(), rss.ok() ? "" : rss.message().c_str());

@@ -88,6 +88,42 @@ class TestChartsPanel : public QObject {
     QVERIFY2(loaded.first().at(0).toBool(), qPrintable(loaded.first().at(2).toString()));
   }
 
+  // The local server's hook: while it serves (the window's engine idle),
+  // the batch chart gets a point per sample with the reader's figures, and
+  // none once it stops; hovering names both lines in their units.
+  void serverBatchIsDrawnWhileServing() {
+    ChartsPanel panel(engine_);
+    std::optional<BatchReading> reading;
+    int reads = 0;
+    panel.setBatchReader([&] {
+      ++reads;
+      return reading;
+    });
+    auto* plot = panel.findChild<QCustomPlot*>("chartsPlot");
+    QCPGraph* occupancy = graphNamed(plot, "batch occupancy");
+    QCPGraph* rate = graphNamed(plot, "tokens/s, all requests");
+    QVERIFY(occupancy && rate);
+    QCOMPARE(occupancy->dataCount(), 0);
+    reading = BatchReading{3, 4, 250};
+    panel.setServing(true);
+    QTRY_VERIFY_WITH_TIMEOUT(occupancy->dataCount() >= 3, 3000);  // sampled every 100 ms
+    QCOMPARE(occupancy->data()->at(occupancy->dataCount() - 1)->value, 75.0);
+    QCOMPARE(rate->data()->at(rate->dataCount() - 1)->value, 250.0);
+    reading.reset();
+    panel.setServing(false);
+    const int reads_when_stopped = reads;
+    QTest::qWait(350);
+    QCOMPARE(reads, reads_when_stopped);  // no sampling while nothing runs
+    panel.resize(900, 1200);
+    plot->replot(QCustomPlot::rpImmediateRefresh);
+    const double t = occupancy->data()->at(occupancy->dataCount() - 1)->key;
+    const QPoint at(static_cast<int>(occupancy->keyAxis()->coordToPixel(t)),
+                    static_cast<int>(occupancy->valueAxis()->coordToPixel(75.0)));
+    const QString hover = panel.hoverTextAt(at);
+    QVERIFY2(hover.contains("batch occupancy: 75 %") && hover.contains("tokens/s, all requests: 250.0 tokens/s"),
+             qPrintable(hover));
+  }
+
   void chartsGetPointsWhileGeneratingAndStopWhenPaused() {
     ChartsPanel panel(engine_);
     auto* plot = panel.findChild<QCustomPlot*>("chartsPlot");

@@ -58,8 +58,14 @@ class TestServerPanel : public QObject {
 
     load(c, 2);
     panel.findChild<QSpinBox*>("serverPort")->setValue(0);  // any free port
+    QVERIFY(!panel.batchReading());
+    QSignalSpy serving(&panel, &ServerPanel::servingChanged);
     start->click();
     QVERIFY(panel.isServing());
+    QCOMPARE(serving.count(), 1);
+    QCOMPARE(serving.first().at(0).toBool(), true);
+    QVERIFY(panel.batchReading());
+    QCOMPARE(panel.batchReading()->capacity, int64_t{2});  // what the live charts draw against
     QVERIFY(panel.port() > 0);
     QVERIFY(panel.findChild<QLabel*>("serverBatch")->text().startsWith("2"));
 
@@ -98,6 +104,8 @@ class TestServerPanel : public QObject {
     const int port = panel.port();
     start->click();  // stop
     QVERIFY(!panel.isServing());
+    QCOMPARE(serving.last().at(0).toBool(), false);
+    QVERIFY(!panel.batchReading());
     httplib::Client gone("127.0.0.1", port);
     QVERIFY(!gone.Get("/health"));
   }

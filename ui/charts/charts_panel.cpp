@@ -198,7 +198,46 @@ void ChartsPanel::setDeviceMemoryReader(DeviceMemoryReader reader) {
   }
 }
 
+void ChartsPanel::setBatchReader(BatchReader reader) {
+  batch_reader_ = std::move(reader);
+  if (!batch_reader_ || batch_.rect) return;
+  // Below the time-to-first-token bars: row 0 is the legend, rows 1-4 the others.
+  batch_ = addChart(5, tr("server batch (%)"), tr("%"), 0, 1);
+  batch_.rect->setMarginGroup(QCP::msLeft, memory_.rect->marginGroup(QCP::msLeft));
+  batch_.rect->axis(QCPAxis::atBottom)->setTicker(memory_.rect->axis(QCPAxis::atBottom)->ticker());
+  QCPAxis* right = batch_.rect->axis(QCPAxis::atRight);
+  right->setVisible(true);
+  right->setLabel(tr("tokens/s"));
+  occupancy_graph_ = addGraph(batch_, tr("batch occupancy"), QColor(40, 120, 200));
+  batch_rate_graph_ = plot_->addGraph(batch_.rect->axis(QCPAxis::atBottom), right);
+  batch_rate_graph_->setName(tr("tokens/s, all requests"));
+  batch_rate_graph_->setPen(QPen(QColor(200, 90, 40), 1.6));
+  // The hover text gives each line its own unit.
+  batch_rate_graph_->setProperty("unit", tr("tokens/s"));
+  batch_rate_graph_->setProperty("decimals", 1);
+  auto* legend = new QCPLegend;
+  batch_.rect->insetLayout()->addElement(legend, Qt::AlignTop | Qt::AlignLeft);
+  legend->setFont(memory_legend_->font());
+  legend->setBrush(QColor(255, 255, 255, 200));
+  occupancy_graph_->addToLegend(legend);
+  batch_rate_graph_->addToLegend(legend);
+  redraw();
+}
+
+void ChartsPanel::setServing(bool serving) {
+  if (serving_ == serving) return;
+  serving_ = serving;
+  const bool busy = engine_ && engine_->busy();
+  if (busy) {
+    sampleNow();
+    return;  // the timer already runs
+  }
+  onBusyChanged(serving);
+}
+
 void ChartsPanel::onBusyChanged(bool busy) {
+  busy = busy || serving_ || (engine_ && engine_->busy());
+  if (busy && timer_.isActive()) return;
   if (busy) {
     history_.breakLines();  // nothing was sampled while idle
     sampleNow();
@@ -224,6 +263,7 @@ void ChartsPanel::sampleNow() {
   if (auto rss = read_process_rss_bytes()) s.process_bytes = *rss;
   if (auto ram = read_machine_memory()) s.machine = *ram;
   if (device_reader_) s.device = device_reader_();
+  if (batch_reader_) s.batch = batch_reader_();
   history_.add(s);
   redraw();
 }
@@ -245,6 +285,10 @@ void ChartsPanel::redraw() {
     ttfts.push_back(a.ttft_ms);
   }
   ttft_bars_->setData(numbers, ttfts, /*alreadySorted=*/true);
+  if (occupancy_graph_) {
+    setSeries(occupancy_graph_, history_.batchOccupancyPercent(), 1);
+    setSeries(batch_rate_graph_, history_.batchTokensPerSecond(), 1);
+  }
 
   // Time axes: everything kept (up to the window), the same span on all three.
   double first = 0, last = 0;
@@ -253,7 +297,8 @@ void ChartsPanel::redraw() {
   // included) is always inside the visible range.
   for (const TimedSeries* s : {&history_.processMemory(), &history_.machineUsed(), &history_.machineTotal(),
                                &history_.engineMemory(), &history_.tokenLatencyMs(), &history_.tokensPerSecond(),
-                               &history_.deviceUsed(), &history_.deviceTotal()}) {
+                               &history_.deviceUsed(), &history_.deviceTotal(), &history_.batchOccupancyPercent(),
+                               &history_.batchTokensPerSecond()}) {
     if (s->points().empty()) continue;
     first = any ? std::min(first, s->points().front().t_s) : s->points().front().t_s;
     last = any ? std::max(last, s->points().back().t_s) : s->points().back().t_s;
@@ -261,6 +306,13 @@ void ChartsPanel::redraw() {
   }
   if (!any || last - first < 10) last = first + 10;  // at least 10 s across, so one point is not a line
   for (const Chart* c : {&memory_, &latency_, &speed_}) c->rect->axis(QCPAxis::atBottom)->setRange(first, last);
+  if (batch_.rect) {
+    batch_.rect->axis(QCPAxis::atBottom)->setRange(first, last);
+    batch_.rect->axis(QCPAxis::atLeft)->setRange(0, 105);  // occupancy: 0-100 %
+    bool found = false;
+    const QCPRange r = batch_rate_graph_->getValueRange(found);
+    fitValueAxis(batch_.rect->axis(QCPAxis::atRight), found ? r.upper : 0, 10);
+  }
 
   for (const Chart* c : {&memory_, &latency_, &speed_}) {
     double largest = 0;
@@ -330,8 +382,8 @@ void ChartsPanel::chooseAndSavePng() {
 }
 
 QString ChartsPanel::hoverTextAt(const QPoint& pos) const {
-  for (const Chart* c : {&memory_, &latency_, &speed_, &ttft_}) {
-    if (!c->rect->rect().contains(pos)) continue;
+  for (const Chart* c : {&memory_, &latency_, &speed_, &ttft_, &batch_}) {
+    if (!c->rect || !c->rect->rect().contains(pos)) continue;
     QCPAxis* x = c->rect->axis(QCPAxis::atBottom);
     const double key = x->pixelToCoord(pos.x());
     if (c == &ttft_) {
@@ -353,7 +405,11 @@ QString ChartsPanel::hoverTextAt(const QPoint& pos) const {
       if (std::isnan(it->value)) continue;  // a break in the line (MetricsHistory::breakLines): nothing measured
       shown_key = it->key;
       const QVariant plain = g->property("plainName");
-      lines << tr("%1: %2 %3").arg(plain.isValid() ? plain.toString() : g->name()).arg(it->value, 0, 'f', c->decimals).arg(c->unit);
+      const QVariant unit = g->property("unit"), decimals = g->property("decimals");
+      lines << tr("%1: %2 %3")
+                   .arg(plain.isValid() ? plain.toString() : g->name())
+                   .arg(it->value, 0, 'f', decimals.isValid() ? decimals.toInt() : c->decimals)
+                   .arg(unit.isValid() ? unit.toString() : c->unit);
     }
     if (lines.isEmpty()) return {};
     lines.prepend(tr("at %1").arg(clockText(shown_key)));

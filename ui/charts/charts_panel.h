@@ -1,6 +1,7 @@
 #pragma once
 // The live charts (issue 7, part 3): memory, per-token latency, decode
-// tokens/s against time, and time to first token as one bar per answer,
+// tokens/s against time, time to first token as one bar per answer, and
+// (with the local server's hook) its batch occupancy and aggregate tokens/s,
 // sampled from EngineController::metrics() every 100 ms while the engine
 // works (and once when it stops). Hovering a chart shows the values under
 // the mouse; Pause stops recording, Clear empties the charts, Save PNG writes
@@ -38,6 +39,11 @@ class ChartsPanel : public QWidget {
   // memory total"; a reader that returns nullopt draws nothing that time.
   using DeviceMemoryReader = std::function<std::optional<DeviceMemory>()>;
   void setDeviceMemoryReader(DeviceMemoryReader reader);
+  // The local server's hook: its batch as it runs (nullopt while it does not
+  // serve). When set, a fifth chart draws batch occupancy (%) and aggregate
+  // tokens/s; samples are taken while the engine works or setServing(true).
+  using BatchReader = std::function<std::optional<BatchReading>()>;
+  void setBatchReader(BatchReader reader);
 
   bool isPaused() const { return paused_; }
   const MetricsHistory& history() const { return history_; }
@@ -53,6 +59,9 @@ class ChartsPanel : public QWidget {
   bool savePng(const QString& path);
   // Takes one sample now (the timer calls it every 100 ms while the engine is busy).
   void sampleNow();
+  // The local server started or stopped: it answers without the window's
+  // engine being busy, so the charts sample while it serves too.
+  void setServing(bool serving);
 
  private slots:
   void onBusyChanged(bool busy);
@@ -82,9 +91,11 @@ class ChartsPanel : public QWidget {
   QElapsedTimer clock_;
   MetricsHistory history_;
   DeviceMemoryReader device_reader_;
+  BatchReader batch_reader_;
   bool paused_ = false;
+  bool serving_ = false;
 
-  Chart memory_, latency_, speed_, ttft_;
+  Chart memory_, latency_, speed_, ttft_, batch_;  // batch_.rect: made by setBatchReader
   QCPLegend* memory_legend_ = nullptr;
   QCPGraph* process_graph_ = nullptr;
   QCPGraph* machine_used_graph_ = nullptr;
@@ -95,6 +106,8 @@ class ChartsPanel : public QWidget {
   QCPGraph* latency_graph_ = nullptr;
   QCPGraph* speed_graph_ = nullptr;
   QCPBars* ttft_bars_ = nullptr;
+  QCPGraph* occupancy_graph_ = nullptr;    // created by setBatchReader
+  QCPGraph* batch_rate_graph_ = nullptr;   // on the batch chart's right axis
 };
 
 }  // namespace ql::ui

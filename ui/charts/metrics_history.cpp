@@ -1,5 +1,6 @@
 #include "ui/charts/metrics_history.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -14,7 +15,7 @@ void MetricsHistory::add(const MetricsSample& s) {
   if (break_pending_) {
     break_pending_ = false;
     for (TimedSeries* series : {&process_, &machine_used_, &machine_total_, &engine_, &device_used_, &device_total_,
-                                &latency_, &tokens_per_s_}) {
+                                &latency_, &tokens_per_s_, &batch_occupancy_, &batch_tokens_per_s_}) {
       // Midway between the last point and this one, so the series stays in
       // time order; a series already ending in a break gets no second one.
       if (series->points().empty() || std::isnan(series->points().back().value)) continue;
@@ -31,6 +32,11 @@ void MetricsHistory::add(const MetricsSample& s) {
     device_total_.add(s.t_s, static_cast<double>(s.device->total_bytes));
   }
   engine_.add(s.t_s, static_cast<double>(m.memory_bytes()));
+  if (s.batch) {
+    const double slots = static_cast<double>(std::max<int64_t>(s.batch->capacity, 1));
+    batch_occupancy_.add(s.t_s, 100.0 * static_cast<double>(s.batch->running) / slots);
+    batch_tokens_per_s_.add(s.t_s, s.batch->tokens_per_s);
+  }
 
   // Latency and speed exist from the second token on; plot a point only when
   // tokens came since the last one, so an idle engine draws no flat tail.
@@ -46,7 +52,7 @@ void MetricsHistory::add(const MetricsSample& s) {
 
   const double oldest = s.t_s - window_s_;
   for (TimedSeries* series : {&process_, &machine_used_, &machine_total_, &engine_, &device_used_, &device_total_,
-                              &latency_, &tokens_per_s_}) {
+                              &latency_, &tokens_per_s_, &batch_occupancy_, &batch_tokens_per_s_}) {
     series->trim(oldest);
   }
 }
@@ -68,7 +74,7 @@ void MetricsHistory::addAnswer(double ttft_ms) {
 
 void MetricsHistory::clear() {
   for (TimedSeries* series : {&process_, &machine_used_, &machine_total_, &engine_, &device_used_, &device_total_,
-                              &latency_, &tokens_per_s_}) {
+                              &latency_, &tokens_per_s_, &batch_occupancy_, &batch_tokens_per_s_}) {
     series->clear();
   }
   answers_.clear();

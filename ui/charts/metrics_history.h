@@ -22,6 +22,14 @@ struct DeviceMemory {
   uint64_t total_bytes = 0;
 };
 
+// The local server's batch (server::LocalServer::stats): sequences decoding
+// now, the slots there are, and generated tokens/s over all requests.
+struct BatchReading {
+  int64_t running = 0;
+  int64_t capacity = 1;
+  double tokens_per_s = 0;
+};
+
 struct TimedValue {
   double t_s = 0;  // seconds since the history started
   double value = 0;
@@ -47,6 +55,7 @@ struct MetricsSample {
   std::optional<uint64_t> process_bytes;      // VmRSS
   std::optional<MachineMemory> machine;       // RAM
   std::optional<DeviceMemory> device;         // GPU (none on the CPU backend)
+  std::optional<BatchReading> batch;          // while the local server serves
 };
 
 struct AnswerTtft {
@@ -86,6 +95,10 @@ class MetricsHistory {
   const TimedSeries& tokenLatencyMs() const { return latency_; }
   const TimedSeries& tokensPerSecond() const { return tokens_per_s_; }
   const std::deque<AnswerTtft>& answers() const { return answers_; }
+  // The local server's batch: occupancy in percent of its slots, and
+  // aggregate generated tokens/s.
+  const TimedSeries& batchOccupancyPercent() const { return batch_occupancy_; }
+  const TimedSeries& batchTokensPerSecond() const { return batch_tokens_per_s_; }
 
   double windowSeconds() const { return window_s_; }
 
@@ -96,6 +109,7 @@ class MetricsHistory {
   bool break_pending_ = false;
   TimedSeries process_, machine_used_, machine_total_, engine_, device_used_, device_total_;
   TimedSeries latency_, tokens_per_s_;
+  TimedSeries batch_occupancy_, batch_tokens_per_s_;
   std::deque<AnswerTtft> answers_;
   AnswerTracker tracker_;
   int answers_seen_ = 0;

@@ -162,6 +162,10 @@ void MainWindow::buildDocks() {
                           m.device_total_bytes};
     });
   }
+  // The local server answers without the window's engine being busy: its
+  // batch joins the charts, which sample while it serves.
+  charts_->setBatchReader([server = server_] { return server->batchReading(); });
+  connect(server_, &ServerPanel::servingChanged, charts_, &ChartsPanel::setServing);
   charts_dock_ = new QDockWidget(tr("Live charts"), this);
   charts_dock_->setObjectName("chartsDock");
   charts_dock_->setWidget(scrolling(charts_));

@@ -163,6 +163,7 @@ bool ServerPanel::start() {
   example_->setPlainText(example());
   timer_->start();
   refresh();
+  emit servingChanged(true);
   return true;
 }
 
@@ -176,6 +177,13 @@ void ServerPanel::stop() {
   api_key_->setEnabled(true);
   start_stop_->setText(tr("Start"));
   showState(tr("Stopped."));
+  emit servingChanged(false);
+}
+
+std::optional<BatchReading> ServerPanel::batchReading() const {
+  if (!server_) return std::nullopt;
+  const auto s = server_->stats();
+  return BatchReading{s.running, s.max_batch, s.tokens_per_second};
 }
 
 void ServerPanel::onModelLoaded(bool ok, bool, const QString&) {

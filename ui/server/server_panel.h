@@ -4,11 +4,14 @@
 // serve` does. Start/stop, host, port and API key (host and port persist;
 // the key is kept for the session only); the address and a copyable curl
 // example; the requests as they run; and a live chart of batch occupancy and
-// aggregate tokens/s. The batch is the model panel's "Parallel requests"
+// aggregate tokens/s (also drawn in the live charts: batchReading). The batch is the model panel's "Parallel requests"
 // (the KV caches are allocated at load). Loading another model restarts a
 // running server on it.
 #include <QWidget>
 #include <memory>
+#include <optional>
+
+#include "ui/charts/metrics_history.h"
 
 class QCPGraph;
 class QCustomPlot;
@@ -37,6 +40,11 @@ class ServerPanel : public QWidget {
 
   bool isServing() const { return server_ != nullptr; }
   int port() const;  // the port listened on (0 when stopped)
+  // The batch as it runs, for the live charts (nullopt while stopped).
+  std::optional<BatchReading> batchReading() const;
+
+ signals:
+  void servingChanged(bool serving);
 
  public slots:
   // Starts on the loaded model; false (and the panel says why) when no model
