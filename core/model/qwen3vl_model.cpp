@@ -58,6 +58,19 @@ uint64_t next_cache_id() {
 // The recording key of a cache's decode step, with or without the sampling.
 uint64_t decode_key(uint64_t cache_id, bool sampling) { return cache_id * 2 + (sampling ? 1 : 0); }
 
+// The recording key of a batch step: an FNV-1a hash of its caches' ids in
+// order, with the top bit set (decode keys are small). The recording keeps
+// the ids, so a collision is seen, never replayed.
+uint64_t batch_key(const std::vector<uint64_t>& members) {
+  uint64_t h = 1469598103934665603ull;
+  for (uint64_t id : members)
+    for (int b = 0; b < 8; ++b) {
+      h ^= (id >> (8 * b)) & 0xffu;
+      h *= 1099511628211ull;
+    }
+  return h | (1ull << 63);
+}
+
 }  // namespace
 
 // ---- KvCache ------------------------------------------------------------------
@@ -96,7 +109,9 @@ size_t KvCache::bytes() const {
 // ---- Qwen3VLModel -----------------------------------------------------------------
 
 Qwen3VLModel::Qwen3VLModel(const ModelConfig& config, backend::Backend& backend) : config_(config), backend_(backend) {}
-Qwen3VLModel::~Qwen3VLModel() = default;
+Qwen3VLModel::~Qwen3VLModel() {
+  for (const auto& r : batch_recorded_) backend_.forget_recording(r.first);
+}
 
 size_t Qwen3VLModel::weight_bytes() const { return weights_ ? weights_->bytes : 0; }
 quant::Dense16Report Qwen3VLModel::fp16_losses() const {
@@ -483,18 +498,58 @@ Result<std::vector<int32_t>> Qwen3VLModel::decode_batch(std::span<KvCache* const
   auto inputs = be.new_tensor(kI32, n, backend::kSamplingInputsWords);
   be.write(*inputs, sampling.data(), sampling.size() * sizeof(backend::SamplingInputs));
 
-  DecoderInputs in;
-  in.steps = &st;
-  in.hidden = be.new_tensor(be.activation_dtype(), n, tc.hidden_size);
-  be.embed(*st.ids, *weights_->embed_tokens, *in.hidden);
-  for (int64_t i = 0; i < n; ++i) be.mark_seen(*be.view(st.ids, i, 1, 1), *caches[i]->seen);
-  (void)run_decoder_layers(be, *weights_, tc, caches[0]->k, caches[0]->v, in, nullptr);
-  auto logits = be.new_tensor(be.activation_dtype(), n, tc.vocab_size);
-  final_logits(be, *weights_, tc, *in.hidden, nullptr, *logits);
-  auto picked = be.new_tensor(kI32, n, 1);
-  for (int64_t i = 0; i < n; ++i)
-    be.sample(*be.view(logits, i, 1, tc.vocab_size), *be.view(inputs, i, 1, backend::kSamplingInputsWords),
-              caches[i]->seen.get(), *be.view(picked, i, 1, 1));
+  // The ops of the step, recorded (where the backend records) as they run.
+  auto issue = [&]() {
+    DecoderInputs in;
+    in.steps = &st;
+    in.hidden = be.new_tensor(be.activation_dtype(), n, tc.hidden_size);
+    be.embed(*st.ids, *weights_->embed_tokens, *in.hidden);
+    for (int64_t i = 0; i < n; ++i) be.mark_seen(*be.view(st.ids, i, 1, 1), *caches[i]->seen);
+    (void)run_decoder_layers(be, *weights_, tc, caches[0]->k, caches[0]->v, in, nullptr);
+    DecodeOutputs o;
+    o.logits = be.new_tensor(be.activation_dtype(), n, tc.vocab_size);
+    final_logits(be, *weights_, tc, *in.hidden, nullptr, *o.logits);
+    o.token = be.new_tensor(kI32, n, 1);
+    for (int64_t i = 0; i < n; ++i)
+      be.sample(*be.view(o.logits, i, 1, tc.vocab_size), *be.view(inputs, i, 1, backend::kSamplingInputsWords),
+                caches[i]->seen.get(), *be.view(o.token, i, 1, 1));
+    return o;
+  };
+  std::vector<uint64_t> members;
+  for (const KvCache* c : caches) members.push_back(c->id_);
+  const uint64_t key = batch_key(members);
+  auto recorded = batch_recorded_.find(key);
+  const bool same = recorded != batch_recorded_.end() && recorded->second.members == members;
+  DecodeOutputs done;
+  if (!batch_recording_failed_ && same && be.replay(key)) {
+    done = recorded->second.outputs;
+    recorded->second.last_used = ++batch_clock_;
+  } else if (!batch_recording_failed_) {
+    be.begin_recording(key);
+    done = issue();
+    Status rec = be.end_recording(key);
+    if (rec.ok()) {
+      batch_recorded_[key] = {members, done, ++batch_clock_};
+      // Keep the most recent memberships: a batch that changed is unlikely to come back.
+      if (batch_recorded_.size() > kMaxBatchRecordings) {
+        auto oldest = batch_recorded_.begin();
+        for (auto it = batch_recorded_.begin(); it != batch_recorded_.end(); ++it)
+          if (it->second.last_used < oldest->second.last_used) oldest = it;
+        be.forget_recording(oldest->first);
+        batch_recorded_.erase(oldest);
+      }
+    } else {
+      spdlog::warn("batch decode step not recorded ({}); running batches without replay", rec.message());
+      be.forget_recording(key);
+      batch_recorded_.erase(key);
+      batch_recording_failed_ = true;
+      (void)be.take_error();
+      done = issue();
+    }
+  } else {
+    done = issue();
+  }
+  const TensorPtr picked = done.token;
   std::vector<int32_t> out(static_cast<size_t>(n));
   be.read(*picked, out.data(), out.size() * sizeof(int32_t));
   QL_TRY(be.take_error());

@@ -161,7 +161,10 @@ class Qwen3VLModel {
   // forward: caches[i] runs tokens[i] and picks its next token with steps[i].
   // Each row is computed as it would be alone (the backends' products treat
   // decode rows independently), so answers do not depend on the batch.
-  // One sequence is decode_and_sample (recorded and replayed).
+  // One sequence is decode_and_sample (recorded and replayed). A batch is
+  // recorded once per membership (the same caches in the same order: the
+  // step's mark_seen and sample ops name each cache's seen-token row) and
+  // replayed while it lasts; the last kMaxBatchRecordings are kept.
   Result<std::vector<int32_t>> decode_batch(std::span<KvCache* const> caches, std::span<const int32_t> tokens,
                                             std::span<const SamplingStep> steps) const;
 
@@ -171,6 +174,14 @@ class Qwen3VLModel {
     backend::TensorPtr logits, token;
   };
   Result<DecodeOutputs> decode_step(KvCache& cache, int32_t token, const SamplingStep* step) const;
+  // A recorded batch step: which caches, in order (the key is a hash of
+  // their ids), its outputs, and when it was last used.
+  struct BatchRecording {
+    std::vector<uint64_t> members;
+    DecodeOutputs outputs;
+    uint64_t last_used = 0;
+  };
+  static constexpr size_t kMaxBatchRecordings = 8;
   static Result<std::unique_ptr<Qwen3VLModel>> load_from(const ModelConfig& config, const WeightSource& source,
                                                          const Checkpoint* checkpoint, backend::Backend& backend,
                                                          const LoadProgress& progress, const std::atomic<bool>* cancel,
@@ -179,6 +190,11 @@ class Qwen3VLModel {
   const ModelConfig config_;
   backend::Backend& backend_;
   std::unique_ptr<ModelWeights> weights_;
+  // Recorded batch steps (decode_batch). The model runs on one thread at a
+  // time (the engine's), so these need no lock.
+  mutable std::map<uint64_t, BatchRecording> batch_recorded_;
+  mutable uint64_t batch_clock_ = 0;
+  mutable bool batch_recording_failed_ = false;  // not recordable here: batches run directly
 };
 
 }  // namespace ql::model
