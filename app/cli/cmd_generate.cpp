@@ -8,6 +8,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "app/cli/cli_common.h"
 #include "app/cli/engine_cli.h"
 #include "core/engine/engine.h"
+#include "core/engine/grounding.h"
 #include "core/engine/logit_rows.h"
 #include "core/engine/token_ids_json.h"
 #include "ui/imageio/image_decode.h"
@@ -89,6 +91,37 @@ nlohmann::json result_json(const engine::GenerationResult& r) {
   };
 }
 
+// Qwen3-VL grounding boxes and points in the answer (core/engine/grounding.h),
+// in pixels of the prompt's last picture; null when the answer has none.
+nlohmann::json grounding_json(const std::string& answer, const std::vector<std::string>& images) {
+  const engine::GroundingParse p = engine::parse_grounding(answer);
+  if (p.shapes.empty() && p.problems.empty()) return nullptr;
+  nlohmann::json g = {{"problems", p.problems}, {"shapes", nlohmann::json::array()}};
+  std::optional<vision::ImageRGB8> picture;
+  if (!images.empty()) {
+    g["image"] = images.back();
+    auto decoded = imageio::decode_image_file(images.back());
+    if (decoded) picture = std::move(decoded).value();
+  }
+  if (picture) {
+    g["width"] = picture->width;
+    g["height"] = picture->height;
+  }
+  for (const auto& s : p.shapes) {
+    const bool box = s.kind == engine::GroundingShape::Kind::kBox;
+    nlohmann::json item = {{"label", s.label}};
+    if (box) item["bbox_2d"] = {s.coords[0], s.coords[1], s.coords[2], s.coords[3]};
+    else item["point_2d"] = {s.coords[0], s.coords[1]};
+    if (picture) {
+      const auto px = engine::to_pixels(s, picture->width, picture->height);
+      if (box) item["bbox_px"] = {px.coords[0], px.coords[1], px.coords[2], px.coords[3]};
+      else item["point_px"] = {px.coords[0], px.coords[1]};
+    }
+    g["shapes"].push_back(std::move(item));
+  }
+  return g;
+}
+
 void print_stats(const engine::GenerationResult& r) {
   const auto& m = r.metrics;
   std::cerr << fmt::format(
@@ -114,7 +147,9 @@ int run_generate(const GenerateOptions& o) {
   }
   if (o.json) {
     // Invalid UTF-8 cannot occur in the text (the detokenizer repairs it), but never let dump() throw.
-    std::cout << result_json(*result).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    nlohmann::json out = result_json(*result);
+    out["grounding"] = grounding_json(result->text, o.images);
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::cout << "\n";
   }
