@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   ql::cli::add_chat_command(app, exit_code);
   ql::cli::add_plan_command(app, exit_code);
   ql::cli::add_compare_command(app, exit_code);
+  ql::cli::add_eval_command(app, exit_code);
   ql::cli::add_export_command(app, exit_code);
   ql::cli::add_bench_command(app, exit_code);
 #if QL_HAVE_SERVER
