@@ -9,6 +9,7 @@
 
 #include "ui/chat/answer_stats.h"
 #include "ui/chat/answer_view.h"
+#include "ui/chat/grounding_view.h"
 #include "ui/chat/render_throttle.h"
 
 namespace ql::ui {
@@ -70,6 +71,19 @@ void AnswerWidget::setFinished(const QString& text, const std::optional<AnswerSt
 }
 
 void AnswerWidget::setRegenerateVisible(bool visible) { regenerate_->setVisible(visible); }
+
+void AnswerWidget::showGrounding(const QImage& picture) {
+  if (grounding_) {
+    grounding_->deleteLater();
+    grounding_ = nullptr;
+  }
+  if (picture.isNull()) return;
+  const engine::GroundingParse parsed = engine::parse_grounding(text_.toStdString());
+  if (parsed.shapes.empty()) return;  // problems alone stay in the text, which shows them
+  grounding_ = new GroundingView(picture, parsed, this);
+  auto* box = qobject_cast<QVBoxLayout*>(layout());
+  box->insertWidget(box->indexOf(stats_), grounding_);
+}
 
 void AnswerWidget::render() {
   if (view_->markdownText() != text_) view_->setMarkdownText(text_);

@@ -1,8 +1,10 @@
 #pragma once
 // An answer in the history: its Markdown (re-rendered at most ~20 times a
 // second while tokens stream in), the figures of its generation in small
-// grey text, and its buttons: Copy, and Regenerate on the last answer.
+// grey text, and its buttons: Copy, and Regenerate on the last answer; a
+// grounding answer's boxes drawn on the question's picture.
 #include <QFrame>
+#include <QImage>
 
 #include "ui/chat/chat_types.h"
 
@@ -12,6 +14,7 @@ class QPushButton;
 namespace ql::ui {
 
 class AnswerView;
+class GroundingView;
 class RenderThrottle;
 
 class AnswerWidget : public QFrame {
@@ -25,6 +28,11 @@ class AnswerWidget : public QFrame {
   void setFinished(const QString& text, const std::optional<AnswerStats>& stats);
 
   void setRegenerateVisible(bool visible);
+  // Draws the answer's grounding boxes and points (core/engine/grounding.h)
+  // on `picture` (the last picture of the question) under the text; nothing
+  // when the answer holds none or there is no picture.
+  void showGrounding(const QImage& picture);
+  GroundingView* grounding() const { return grounding_; }
 
   const QString& text() const { return text_; }
   AnswerView* view() const { return view_; }
@@ -44,6 +52,7 @@ class AnswerWidget : public QFrame {
   QPushButton* copy_ = nullptr;
   QPushButton* regenerate_ = nullptr;
   RenderThrottle* throttle_ = nullptr;
+  GroundingView* grounding_ = nullptr;
 };
 
 }  // namespace ql::ui

@@ -313,6 +313,20 @@ bool ChatPanel::startTurn(PendingTurn turn) {
   return true;
 }
 
+QImage ChatPanel::lastPicture(const QList<ChatMessage>& messages) {
+  // The last picture of the latest question that has one: what a "where is"
+  // answer's coordinates refer to.
+  for (auto m = messages.crbegin(); m != messages.crend(); ++m) {
+    if (m->role != ChatRole::kUser || m->images.isEmpty()) continue;
+    const ChatImage& image = m->images.back();
+    if (!image.pixels.isNull()) return image.pixels;
+    QImageReader reader(image.source_path);
+    reader.setAutoTransform(true);
+    return reader.read();  // null when the file is gone: no drawing
+  }
+  return {};
+}
+
 AnswerWidget* ChatPanel::appendAnswer() {
   auto* answer = new AnswerWidget;
   connect(answer, &AnswerWidget::regenerateRequested, this, &ChatPanel::regenerate);
@@ -353,7 +367,10 @@ void ChatPanel::onFinished(quint64 request_id, bool ok, const engine::Generation
     }
   } else {
     ChatMessage answer{ChatRole::kAssistant, QString::fromStdString(result.text), {}, answer_stats(result)};
-    if (turn.answer) turn.answer->setFinished(answer.text, answer.stats);
+    if (turn.answer) {
+      turn.answer->setFinished(answer.text, answer.stats);
+      turn.answer->showGrounding(lastPicture(conversation_.messages));
+    }
     conversation_.messages.append(answer);
     save(conversation_);
   }
@@ -446,12 +463,17 @@ void ChatPanel::deleteConversation(const QString& id) {
 
 void ChatPanel::rebuildHistory() {
   history_->clear();
+  QList<ChatMessage> before;
   for (const ChatMessage& m : conversation_.messages) {
     if (m.role == ChatRole::kUser) {
       history_->append(new UserMessageWidget(m));
+      before.append(m);
       continue;
     }
-    appendAnswer()->setFinished(m.text, m.stats);
+    AnswerWidget* answer = appendAnswer();
+    answer->setFinished(m.text, m.stats);
+    answer->showGrounding(lastPicture(before));
+    before.append(m);
   }
 }
 
