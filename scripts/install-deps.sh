@@ -11,11 +11,11 @@ packages=(
   libgtest-dev libgmock-dev libopenblas-dev libcpp-httplib-dev
   qt6-base-dev qt6-image-formats-plugins libqcustomplot-dev
   qt6-qpa-plugins libqt6svg6
-  xvfb xauth
+  xvfb xauth python3
 )
 # qt6-qpa-plugins: the app's window-system plugins (xcb, wayland), only
 # recommended by Qt's packages; libqt6svg6: the app's icon; xvfb, xauth:
-# tools/screenshots.sh.
+# tools/screenshots.sh; python3: the demo-shapes test (tools/demo_shapes).
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()

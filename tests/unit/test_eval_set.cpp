@@ -8,6 +8,10 @@
 #include "core/engine/eval_score.h"
 #include "core/engine/eval_set.h"
 
+#include <filesystem>
+#include <map>
+#include <variant>
+
 namespace {
 
 using namespace ql::engine;
@@ -107,6 +111,35 @@ TEST(EvalScore, ARowWithTheWrongNumberOfAnswersIsAnError) {
   auto e = score_eval(*s, report);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.message().find("bf16 has 1 answers for 4 questions"), std::string::npos) << e.message();
+}
+
+}  // namespace
+
+namespace {
+
+// The demo model's held-out set (tools/make_demo_eval_set.py): it loads, every
+// question type is there, and every picture it names exists.
+TEST(EvalSet, TheDemoShapesSetLoads) {
+  const std::string dir = QL_TEST_DATA "/eval/demo-shapes";
+  auto s = load_eval_set(dir + "/set.json");
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_GE(s->items.size(), 300u);
+  std::map<std::string, int> types;
+  int boxes = 0;
+  for (const auto& item : s->items) {
+    ++types[item.type];
+    boxes += item.box ? 1 : 0;
+  }
+  for (const char* t : {"shapes", "count", "colour", "position", "describe", "text", "grounding"})
+    EXPECT_GT(types[t], 0) << t;
+  EXPECT_EQ(boxes, types["grounding"]);
+  for (const auto& p : s->prompts) {
+    const auto& c = std::get<Conversation>(p.prompt);
+    for (const auto& part : c.messages.back().parts)
+      if (const auto* im = std::get_if<ImageInput>(&part)) {
+        EXPECT_TRUE(std::filesystem::exists(im->path)) << im->path;
+      }
+  }
 }
 
 }  // namespace
