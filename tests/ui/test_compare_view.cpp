@@ -286,6 +286,39 @@ class TestCompareView : public QObject {
     QVERIFY2(md.contains("```text\nplain\n```"), qPrintable(md));
   }
 
+  // With an evaluation set its questions replace the question, and each
+  // column adds its task accuracy (scored by core/engine/eval_score.h; the
+  // demo's random weights answer noise, so the figures are what is checked).
+  void anEvaluationSetAddsAccuracyBesideKl() {
+    CompareView view(engine_);
+    view.setModelDir(kDemoModel);
+    QVERIFY(!view.setEvalSet(QStringLiteral(QL_SOURCE_DIR "/tests/data/eval/none.json")));
+    QVERIFY2(labelText(&view, "compareError").contains("none.json"), qPrintable(labelText(&view, "compareError")));
+    QVERIFY(view.setEvalSet(QStringLiteral(QL_SOURCE_DIR "/tests/data/eval/smoke-set.json")));
+    QVERIFY(labelText(&view, "evalSetLabel").contains("3 questions"));
+    choose(view, {"bf16", "int8"}, 4);
+    QSignalSpy finished(&view, &CompareView::comparisonFinished);
+    QVERIFY(view.run());  // no question written: the set is the question
+    QVERIFY(finished.wait(120000));
+    QVERIFY(finished.first().at(0).toBool());
+    QVERIFY(view.evalReport());
+    QCOMPARE(view.evalReport()->rows.size(), size_t{2});
+    auto columns = columnsOf(view);
+    QCOMPARE(columns.size(), size_t{2});
+    for (size_t i = 0; i < 2; ++i) {
+      const auto& row = view.evalReport()->rows[i];
+      QCOMPARE(row.overall.total, int64_t{3});
+      const QString shown = labelText(columns[i], "accuracy");
+      QVERIFY2(shown.contains(QStringLiteral("(%1 of 3)").arg(row.overall.right)), qPrintable(shown));
+      QVERIFY2(shown.contains("box IoU"), qPrintable(shown));
+    }
+    QVERIFY(labelText(columns[1], "accuracy").contains("of the reference's"));
+    // Back to the question: a run needs one again.
+    QVERIFY(view.setEvalSet({}));
+    view.setQuestion(QString(), {});
+    QVERIFY(!view.run());
+  }
+
   void aBadPrecisionIsNamedBeforeRunning() {
     CompareView view(engine_);
     view.setModelDir(kDemoModel);

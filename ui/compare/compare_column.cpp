@@ -37,6 +37,7 @@ CompareColumn::CompareColumn(const QString& precision, bool reference, bool adde
   layout->addWidget(status_);
 
   auto* form = new QFormLayout;
+  form_ = form;
   ttft_ = addFigure(form, tr("time to first token"), "ttft");
   speed_ = addFigure(form, tr("decode speed"), "tokensPerSecond");
   weights_ = addFigure(form, tr("weight memory"), "weights");
@@ -50,6 +51,21 @@ CompareColumn::CompareColumn(const QString& precision, bool reference, bool adde
   answer_->setReadOnly(true);
   answer_->setPlaceholderText(tr("The answer streams in here."));
   layout->addWidget(answer_, 1);
+}
+
+void CompareColumn::showAccuracy(const engine::EvalRow& row) {
+  if (!accuracy_) accuracy_ = addFigure(form_, tr("task accuracy"), "accuracy");
+  QString text = tr("%1% (%2 of %3)")
+                     .arg(100 * row.overall.accuracy(), 0, 'f', 1)
+                     .arg(row.overall.right)
+                     .arg(row.overall.total);
+  if (!reference_) text += tr(", %1% of the reference's").arg(100 * row.retention, 0, 'f', 0);
+  if (row.boxes > 0) text += tr("; box IoU %1").arg(row.mean_iou, 0, 'f', 2);
+  QStringList types;
+  for (const auto& [type, score] : row.by_type)
+    types << QStringLiteral("%1 %2/%3").arg(QString::fromStdString(type)).arg(score.right).arg(score.total);
+  accuracy_->setText(text);
+  accuracy_->setToolTip(types.join('\n'));
 }
 
 QLabel* CompareColumn::addFigure(QFormLayout* form, const QString& label, const char* object_name) {

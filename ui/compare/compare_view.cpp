@@ -67,6 +67,23 @@ CompareView::CompareView(EngineController* engine, QWidget* parent) : QWidget(pa
   images_row->addWidget(clear_images);
   form->addRow(tr("Images"), images_row);
 
+  auto* eval_row = new QHBoxLayout;
+  eval_label_ = new QLabel(tr("none: the question above runs"), this);
+  eval_label_->setObjectName("evalSetLabel");
+  eval_label_->setWordWrap(true);
+  auto* choose_set = new QPushButton(tr("Choose set..."), this);
+  choose_set->setObjectName("evalSetButton");
+  choose_set->setToolTip(tr("A JSON file of questions with expected answers (quantlens-cli eval's format): each "
+                            "precision answers them all and its task accuracy is shown beside KL"));
+  auto* clear_set = new QPushButton(tr("No set"), this);
+  clear_set->setObjectName("evalSetClear");
+  eval_row->addWidget(eval_label_, 1);
+  eval_row->addWidget(choose_set);
+  eval_row->addWidget(clear_set);
+  form->addRow(tr("Evaluation set"), eval_row);
+  connect(choose_set, &QPushButton::clicked, this, &CompareView::chooseEvalSet);
+  connect(clear_set, &QPushButton::clicked, this, [this] { setEvalSet({}); });
+
   auto* precisions_row = new QHBoxLayout;
   QStringList presets;
   for (const quant::PrecisionPreset& p : quant::precision_presets()) presets << qs(std::string(p.name));
@@ -287,8 +304,8 @@ bool CompareView::run() {
   if (!engine_) return false;
   updatePlan();
   const QString question = question_->toPlainText().trimmed();
-  if (question.isEmpty()) {
-    showError(tr("Write the question first."));
+  if (question.isEmpty() && !eval_set_) {
+    showError(tr("Write the question first, or choose an evaluation set."));
     return false;
   }
   const std::vector<std::string> chosen = chosenPrecisions();
@@ -314,8 +331,12 @@ bool CompareView::run() {
     images.push_back(engine::ImageInput::file(path.toStdString()));
     label += " [" + QFileInfo(path).fileName().toStdString() + "]";
   }
-  request.prompts.push_back(
-      {label, engine::Conversation{{engine::Message::user(question.toStdString(), std::move(images))}}});
+  if (eval_set_) {
+    request.prompts = eval_set_->prompts;  // the set's questions replace the question
+  } else {
+    request.prompts.push_back(
+        {label, engine::Conversation{{engine::Message::user(question.toStdString(), std::move(images))}}});
+  }
 
   if (!engine_->compare(request)) {
     showError(tr("The engine is busy (%1): wait until it ends or stop it.").arg(engine_->currentJob()));
@@ -324,8 +345,10 @@ bool CompareView::run() {
   running_ = true;
   run_together_ = placement_ && placement_->together;
   report_.reset();
+  run_eval_set_ = eval_set_;
+  eval_report_.reset();
   report_notice_.clear();
-  run_question_ = question;
+  run_question_ = eval_set_ ? tr("%1 questions of %2").arg(eval_set_->items.size()).arg(eval_path_) : question;
   run_images_ = images_;
   clearColumns();
   for (const engine::ComparePrecision& p : *plan) {
@@ -386,6 +409,18 @@ void CompareView::onFinished(bool ok, bool cancelled, const engine::CompareRepor
     }
     plan_notice_->setText(report_notice_);
     status_->setText(tr("Done."));
+    if (run_eval_set_) {
+      auto scored = engine::score_eval(*run_eval_set_, report);
+      if (scored) {
+        eval_report_ = std::move(scored).value();
+        for (size_t i = 0; i < columns_.size() && i < eval_report_->rows.size(); ++i)
+          columns_[i]->showAccuracy(eval_report_->rows[i]);
+        status_->setText(tr("Done: %1 questions; the columns show the first one's answer.")
+                             .arg(run_eval_set_->items.size()));
+      } else {
+        showError(qs(scored.message()));
+      }
+    }
   } else if (cancelled) {
     for (CompareColumn* c : columns_) c->setStatus(tr("stopped"));
     status_->setText(tr("Stopped: nothing was measured; the columns keep what had streamed."));
@@ -398,6 +433,33 @@ void CompareView::onFinished(bool ok, bool cancelled, const engine::CompareRepor
 }
 
 void CompareView::onBusyChanged(bool) { updateButtons(); }
+
+bool CompareView::setEvalSet(const QString& path) {
+  showError({});
+  if (path.isEmpty()) {
+    eval_path_.clear();
+    eval_set_.reset();
+    eval_label_->setText(tr("none: the question above runs"));
+    return true;
+  }
+  auto set = engine::load_eval_set(path.toStdString());
+  if (!set) {
+    showError(qs(set.message()));
+    return false;
+  }
+  eval_path_ = path;
+  eval_label_->setText(tr("%1: %2 questions (they replace the question above)")
+                           .arg(QDir::toNativeSeparators(path))
+                           .arg(set->items.size()));
+  eval_set_ = std::move(set).value();
+  return true;
+}
+
+void CompareView::chooseEvalSet() {
+  const QString path = QFileDialog::getOpenFileName(this, tr("Choose an evaluation set"), QString(),
+                                                    tr("Evaluation sets (*.json)"));
+  if (!path.isEmpty()) setEvalSet(path);
+}
 
 QString CompareView::markdown() const {
   if (!report_) return {};

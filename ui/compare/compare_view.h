@@ -21,6 +21,8 @@
 #include "core/engine/compare.h"
 #include "core/engine/compare_memory.h"
 #include "core/engine/compare_report.h"
+#include "core/engine/eval_score.h"
+#include "core/engine/eval_set.h"
 #include "ui/compare/compare_memory_estimate.h"
 
 class QComboBox;
@@ -57,6 +59,13 @@ class CompareView : public QWidget {
   bool run();
   void stop();
   bool saveMarkdown(const QString& path);
+  // An evaluation set (docs/evaluation.md) replaces the question: its
+  // questions run at every precision and each column adds its task accuracy
+  // beside KL. false (and says why) for a set that does not load; an empty
+  // path goes back to the question.
+  bool setEvalSet(const QString& path);
+  // The last run's scores (with a set).
+  const std::optional<engine::EvalReport>& evalReport() const { return eval_report_; }
 
  signals:
   void comparisonFinished(bool ok);
@@ -71,6 +80,7 @@ class CompareView : public QWidget {
   void addImages();
   void clearImages();
   void chooseAndSaveMarkdown();
+  void chooseEvalSet();
 
  private:
   std::vector<std::string> chosenPrecisions() const;
@@ -112,6 +122,11 @@ class CompareView : public QWidget {
   QString run_question_;
   QStringList run_images_;
   std::optional<engine::CompareReport> report_;
+  QString eval_path_;                       // the chosen evaluation set ("" : the question)
+  std::optional<engine::EvalSet> eval_set_;
+  std::optional<engine::EvalSet> run_eval_set_;  // the set of the running or last run
+  std::optional<engine::EvalReport> eval_report_;
+  QLabel* eval_label_ = nullptr;
   QString report_notice_;
 };
 
