@@ -100,12 +100,27 @@ class CudaBackend final : public backend::Backend {
 
   Status init() {
     QL_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating the stream");
-    if (cublasCreate(&blas_) != CUBLAS_STATUS_SUCCESS) return internal_err("cuBLAS could not be initialised");
-    if (cublasLtCreate(&lt_) != CUBLAS_STATUS_SUCCESS) return internal_err("cuBLASLt could not be initialised");
+    // Their handles allocate device memory: on a full device that is what fails.
+    if (cublasCreate(&blas_) != CUBLAS_STATUS_SUCCESS) return library_start_error("cuBLAS");
+    if (cublasLtCreate(&lt_) != CUBLAS_STATUS_SUCCESS) return library_start_error("cuBLASLt");
     cublas_workspace_ = DeviceBlock::allocate(kCublasWorkspaceBytes, MemoryUse::kWorkspace, counters_);
     if (!cublas_workspace_) return err("out of GPU memory: the cuBLAS workspace (32 MiB)");
     uploader_ = std::make_unique<WeightUploader>(stream_, counters_);
     return {};
+  }
+
+  static Error library_start_error(const char* library) {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return internal_err("{} could not be initialised", library);
+    }
+    constexpr size_t kFewMiB = size_t{256} << 20;  // what its handle and first kernels need, roughly
+    if (free_b < kFewMiB)
+      return err("out of GPU memory: {} could not be initialised ({:.1f} MiB free of {:.2f} GiB)", library,
+                 static_cast<double>(free_b) / (1 << 20), static_cast<double>(total_b) / (1 << 30));
+    return internal_err("{} could not be initialised ({:.2f} GiB free of {:.2f})", library,
+                        static_cast<double>(free_b) / (1 << 30), static_cast<double>(total_b) / (1 << 30));
   }
 
   ~CudaBackend() override {

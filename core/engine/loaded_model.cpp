@@ -139,7 +139,18 @@ Result<std::unique_ptr<LoadedModel>> load_model_folder(const std::string& dir, c
     info.precision = model::bnb_precision_text(precision->name, precision->policy, info.config);
   if (cancelled(cancel)) return cancelled_error;
 
-  QL_ASSIGN_OR_RETURN(m->backend, make_planned_backend(options, which));
+  {
+    auto made = make_planned_backend(options, which);
+    if (!made) {
+      // A device too full to even start the backend (its libraries' handles)
+      // still says what the load would have needed.
+      Error e = made.error();
+      if (precision->plan)
+        e.message += fmt::format(" (memory plan: {} in all)", human_gib(precision->plan->total_bytes()));
+      return e;
+    }
+    m->backend = std::move(made).value();
+  }
   info.backend_name = m->backend->name();
   info.backend_note = which.which.note;
   info.device = m->backend->memory_info().device;
