@@ -170,14 +170,17 @@ Result<BenchReport> run_bench(const BenchRequest& req, const BenchProgress& prog
     row.weights_gib = static_cast<double>(info.weight_bytes) / kGiB;
     const int64_t vocab = info.config.text.vocab_size;
 
-    // Prefill: 512 text tokens into an empty cache.
+    // Prefill: 512 text tokens into an empty cache, timed to the first token.
+    // A request for no token would return as soon as the GPU's work is
+    // queued (nothing is read back), so its time would be the launches', not
+    // the prefill's: the first token's read-back waits for the device.
     say(precision + ": prefill");
     std::vector<double> prefill;
     const TokenPrompt long_prompt{text_ids(req.prefill_tokens, 1, vocab), {}};
     for (int i = 0; i <= req.repetitions; ++i) {
       engine.reset_cache();
       const auto t = Clock::now();
-      auto r = engine.generate(request_of(long_prompt, 0));
+      auto r = engine.generate(request_of(long_prompt, 1));
       if (!r) return r.error();
       const double s = seconds_since(t);
       if (i > 0) prefill.push_back(static_cast<double>(req.prefill_tokens) / s);
