@@ -313,6 +313,10 @@ class TestCompareView : public QObject {
       QVERIFY2(shown.contains("box IoU"), qPrintable(shown));
     }
     QVERIFY(labelText(columns[1], "accuracy").contains("of the reference's"));
+    // The saved Markdown has the accuracy table, one row per precision.
+    const QString md = view.markdown();
+    QVERIFY2(md.contains("## Task accuracy") && md.contains("| colour | count | grounding |"), qPrintable(md));
+    QVERIFY2(md.contains(QStringLiteral("(%1 of 3)").arg(view.evalReport()->rows[1].overall.right)), qPrintable(md));
     // Back to the question: a run needs one again.
     QVERIFY(view.setEvalSet({}));
     view.setQuestion(QString(), {});

@@ -75,6 +75,28 @@ std::string compare_markdown(const CompareMarkdownInput& in) {
                       kl_mean, kl_p99, top1);
   }
 
+  if (in.accuracy) {
+    std::vector<std::string> types;
+    for (const auto& row : in.accuracy->rows)
+      for (const auto& [type, score] : row.by_type)
+        if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
+    std::sort(types.begin(), types.end());
+    md += "\n## Task accuracy\n\n| precision | accuracy | retained |";
+    for (const auto& t : types) md += " " + cell(t) + " |";
+    md += " box IoU |\n|---|---:|---:|";
+    for (size_t i = 0; i < types.size(); ++i) md += "---:|";
+    md += "---:|\n";
+    for (const auto& row : in.accuracy->rows) {
+      md += fmt::format("| {} | {:.1f}% ({} of {}) | {:.0f}% |", cell(row.name), 100 * row.overall.accuracy(),
+                        row.overall.right, row.overall.total, 100 * row.retention);
+      for (const auto& t : types) {
+        const auto it = row.by_type.find(t);
+        md += it == row.by_type.end() ? " - |" : fmt::format(" {}/{} |", it->second.right, it->second.total);
+      }
+      md += row.boxes > 0 ? fmt::format(" {:.2f} |\n", row.mean_iou) : std::string(" - |\n");
+    }
+  }
+
   md += "\n## Answers\n";
   for (size_t j = 0; j < r.prompts.size(); ++j) {
     if (r.prompts.size() > 1) md += fmt::format("\n### Prompt {}: {}\n", j + 1, cell(r.prompts[j].label));

@@ -469,6 +469,7 @@ QString CompareView::markdown() const {
   for (const QString& p : run_images_) in.image_paths.push_back(p.toStdString());
   in.run_notice = report_notice_.toStdString();
   in.report = &*report_;
+  if (eval_report_) in.accuracy = &*eval_report_;
   return qs(compare_markdown(in));
 }
 
