@@ -16,6 +16,7 @@ Size: the tied embedding is 151,936 x 64 values, 19.4 MB of the ~22 MB checkpoin
 is 4 decoder layers of 8 experts (top-2) and a 4-block vision tower with DeepStack at blocks 1, 2.
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -30,35 +31,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "demo_shapes"))
 import scenes  # noqa: E402
-from make_engine_reference import save_checkpoint, vision_cfg, write_folder  # noqa: E402
+from make_engine_reference import CHECKPOINTS, save_checkpoint, vision_cfg, write_folder  # noqa: E402
 
 HIDDEN = 64
-SPEC = {
-    "config": {
-        "architectures": ["Qwen3VLMoeForConditionalGeneration"], "model_type": "qwen3_vl_moe",
-        "image_token_id": 151655, "video_token_id": 151656,
-        "vision_start_token_id": 151652, "vision_end_token_id": 151653,
-        "tie_word_embeddings": True,
-        "text_config": {
-            "model_type": "qwen3_vl_moe_text", "vocab_size": 151936, "hidden_size": HIDDEN,
-            "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
-            "head_dim": 16, "intermediate_size": 128, "moe_intermediate_size": 64,
-            "num_experts": 8, "num_experts_per_tok": 2, "norm_topk_prob": True,
-            "decoder_sparse_step": 1, "mlp_only_layers": [], "hidden_act": "silu",
-            "rms_norm_eps": 1e-6, "attention_bias": False, "attention_dropout": 0.0,
-            "max_position_embeddings": 4096, "rope_theta": 5000000,
-            "rope_scaling": {"mrope_interleaved": True, "mrope_section": [4, 2, 2], "rope_type": "default"},
-            "bos_token_id": 151643, "eos_token_id": 151645, "dtype": "bfloat16",
-            "tie_word_embeddings": True, "use_cache": True, "initializer_range": 0.02,
-            "router_aux_loss_coef": 0.01},
-        "vision_config": vision_cfg(4, 96, 4, 192, HIDDEN, 196, [1, 2]),
-    },
-    "dtype": torch.bfloat16, "shards": 1, "orientation": "published",
+# The random demo's architecture and special ids (make_engine_reference.py), wider, with a tied
+# embedding (the 151,936 x 64 table is most of the 24 MB the checkpoint may take).
+SPEC = copy.deepcopy(CHECKPOINTS["demo"])
+SPEC["config"]["tie_word_embeddings"] = True
+SPEC["config"]["text_config"].update({
+    "hidden_size": HIDDEN, "intermediate_size": 128, "moe_intermediate_size": 64,
+    "max_position_embeddings": 4096, "tie_word_embeddings": True, "router_aux_loss_coef": 0.01})
+SPEC["config"]["vision_config"] = vision_cfg(4, 96, 4, 192, HIDDEN, 196, [1, 2])
+SPEC.update({
+    "shards": 1,
     "generation": {"bos_token_id": 151643, "pad_token_id": 151643, "do_sample": False,
                    "eos_token_id": [151645, 151643], "temperature": 0.0},
     # 224 x 224 pictures stay 224 x 224: 196 patches, 49 image tokens.
-    "pixels": (50176, 200704), "real_vocab": True, "seed": 7,
-}
+    "pixels": (50176, 200704), "seed": 7,
+})
 SIDE = 224
 
 

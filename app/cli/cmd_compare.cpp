@@ -13,8 +13,6 @@
 // compiled from (a build tree); <model>/../images (the demo model's folder
 // sits in resources/).
 #include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -26,10 +24,9 @@
 #include <fmt/format.h>
 
 #include "app/cli/cli_common.h"
-#include "app/cli/stop_signals.h"
+#include "app/cli/compare_cli.h"
 #include "app/cli/engine_cli.h"
 #include "core/engine/compare.h"
-#include "core/engine/compare_plan.h"
 #include "core/engine/compare_prompts.h"
 #include "core/engine/compare_report_json.h"
 #include "ui/imageio/image_decode.h"
@@ -40,20 +37,12 @@ namespace {
 namespace fs = std::filesystem;
 
 struct CompareOptions {
-  std::string model_dir, precisions, prompts_file;
-  std::string backend = "auto";
-  int64_t tokens = engine::kDefaultCompareTokens;
-  int threads = 0;
-  int64_t context = 0;
-  double vram_gib = 0;  // 0: no budget, so one after another
+  CompareRunOptions run;
+  std::string prompts_file;
   bool json = false, verbose = false;
 };
 
 constexpr size_t kAnswerWidth = 100;  // characters of an answer in the text form
-
-// Ctrl+C: the flag keeps later steps from starting, stop() ends the running
-// one (both lock-free atomic stores, safe in a signal handler).
-std::atomic<bool> g_cancel{false};
 
 bool has_builtin_images(const fs::path& dir) {
   std::error_code ec;
@@ -84,22 +73,13 @@ Result<std::string> demo_images_dir(const std::string& model_dir) {
 
 // Everything that can be checked without loading a model, so bad arguments fail fast.
 Result<engine::CompareRequest> build_request(const CompareOptions& o) {
-  engine::CompareRequest r;
-  r.model_dir = o.model_dir;
-  r.precisions = engine::split_precision_list(o.precisions);
-  if (auto plan = engine::plan_compare_precisions(r.precisions); !plan) return plan.error();
-  if (o.tokens < 1) return err("--tokens {} must be at least 1", o.tokens);
-  r.tokens = o.tokens;
-  QL_ASSIGN_OR_RETURN(r.load.backend, backend_choice(o.backend));
-  r.load.threads = o.threads;
-  r.load.context_tokens = o.context;
-  r.load.memory_budget_gib = o.vram_gib;
+  QL_ASSIGN_OR_RETURN(engine::CompareRequest r, compare_request_of(o.run));
   if (!o.prompts_file.empty()) {
     auto prompts = engine::load_compare_prompts(o.prompts_file);
     if (!prompts) return prompts.error();
     r.prompts = std::move(prompts).value();
   } else {
-    auto dir = demo_images_dir(o.model_dir);
+    auto dir = demo_images_dir(o.run.model_dir);
     if (!dir) return dir.error();
     r.prompts = engine::builtin_compare_prompts(*dir);
   }
@@ -158,29 +138,12 @@ void print_text(const engine::CompareReport& report) {
   }
 }
 
-engine::CompareProgress progress_printer(bool verbose) {
-  if (!verbose) return {};
-  return [last = std::string()](const engine::CompareStep& s) mutable {
-    std::string line = s.load_fraction < 1 || s.prompt == s.prompt_count
-                           ? fmt::format("[{}/{}] loading {:3.0f}%", s.precision + 1, s.precision_count,
-                                         100 * s.load_fraction)
-                           : fmt::format("[{}/{}] prompt {}/{}", s.precision + 1, s.precision_count, s.prompt + 1,
-                                         s.prompt_count);
-    if (line == last) return;  // loading reports per tensor
-    std::cerr << "\r" << fmt::format("{:<40}", line) << std::flush;
-    last = std::move(line);
-  };
-}
-
 int run_compare(const CompareOptions& o) {
   auto request = build_request(o);
   if (!request) return report(request.error());
   engine::Engine engine(&imageio::decode_image_file);
-  g_cancel.store(false);
-  Result<engine::CompareReport> result = [&] {
-    StopSignals signals(engine, {SIGINT, SIGTERM, SIGHUP}, &g_cancel);
-    return engine::compare_precisions(engine, *request, progress_printer(o.verbose), &g_cancel);
-  }();
+  Result<engine::CompareReport> result =
+      run_cancellable_compare(engine, *request, compare_progress_printer(o.verbose));
   if (o.verbose) std::cerr << "\n";
   if (!result) {
     if (engine::Engine::is_cancelled(result.error())) {
@@ -205,9 +168,9 @@ void add_compare_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<CompareOptions>();
   auto* cmd = app.add_subcommand("compare", "Measure the fidelity and speed of several precisions of one model "
                                             "against the 16-bit reference, on the same prompts");
-  cmd->add_option("--model", o->model_dir, "Model folder")->required();
-  add_backend_option(cmd, o->backend);
-  cmd->add_option("--precisions", o->precisions,
+  cmd->add_option("--model", o->run.model_dir, "Model folder")->required();
+  add_backend_option(cmd, o->run.backend);
+  cmd->add_option("--precisions", o->run.precisions,
                   "Comma list of precisions, e.g. bf16,int8,nf4,nf4-mixed. The first 16-bit one is the reference "
                   "(bf16 is added when none is). A key=format item belongs to the entry before it "
                   "(nf4,lm_head=bf16); separate with ';' to list such policies apart")
@@ -217,12 +180,12 @@ void add_compare_command(CLI::App& app, int& exit_code) {
                   "JSON array of {\"text\", \"images\": [paths], \"system\"} or {\"input_ids\", \"images\"} "
                   "(relative image paths from the file's folder). Default: a built-in set of text and image "
                   "questions on the demo pictures");
-  cmd->add_option("--tokens", o->tokens, "Teacher-forced continuation and answer length in tokens")
+  cmd->add_option("--tokens", o->run.tokens, "Teacher-forced continuation and answer length in tokens")
       ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (default: every core)");
-  cmd->add_option("--context", o->context, "KV cache size in tokens (default: 4096, capped by the model)")
+  cmd->add_option("--threads", o->run.threads, "CPU threads (default: every core)");
+  cmd->add_option("--context", o->run.context, "KV cache size in tokens (default: 4096, capped by the model)")
       ->check(positive_tokens());
-  cmd->add_option("--vram", o->vram_gib,
+  cmd->add_option("--vram", o->run.vram_gib,
                   "Memory budget in GiB: every precision must fit it alone, and they are held together when "
                   "their plans fit it together (default: no budget, one after another)")
       ->check(CLI::PositiveNumber);

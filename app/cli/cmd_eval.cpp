@@ -7,8 +7,6 @@
 // Prints accuracy per question type, overall, retention against the
 // reference, box IoU, KL, top-1 and weight memory; --json the same as one
 // object.
-#include <atomic>
-#include <csignal>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -20,9 +18,7 @@
 
 #include "app/cli/cli_common.h"
 #include "app/cli/engine_cli.h"
-#include "app/cli/stop_signals.h"
-#include "core/engine/compare.h"
-#include "core/engine/compare_plan.h"
+#include "app/cli/compare_cli.h"
 #include "core/engine/eval_score.h"
 #include "core/engine/eval_set.h"
 #include "ui/imageio/image_decode.h"
@@ -31,16 +27,11 @@ namespace ql::cli {
 namespace {
 
 struct EvalOptions {
-  std::string model_dir, set_file, precisions = "bf16,int8,nf4,nf4-mixed";
-  std::string backend = "auto";
-  int64_t tokens = 48;  // room for a box answer in its code block
-  int threads = 0;
-  int64_t context = 0;
-  double vram_gib = 0;
+  // 48 tokens: room for a box answer in its code block.
+  CompareRunOptions run{.precisions = "bf16,int8,nf4,nf4-mixed", .tokens = 48};
+  std::string set_file;
   bool json = false, verbose = false;
 };
-
-std::atomic<bool> g_cancel{false};
 
 nlohmann::json eval_json(const engine::EvalReport& e, const engine::CompareReport& c) {
   nlohmann::json rows = nlohmann::json::array();
@@ -95,32 +86,12 @@ void print_text(const engine::EvalReport& e, const engine::CompareReport& c) {
 int run_eval(const EvalOptions& o) {
   auto set = engine::load_eval_set(o.set_file);
   if (!set) return report(set.error());
-  engine::CompareRequest r;
-  r.model_dir = o.model_dir;
-  r.precisions = engine::split_precision_list(o.precisions);
-  if (auto plan = engine::plan_compare_precisions(r.precisions); !plan) return report(plan.error());
-  if (o.tokens < 1) return report(err("--tokens {} must be at least 1", o.tokens));
-  r.tokens = o.tokens;
-  auto backend = backend_choice(o.backend);
-  if (!backend) return report(backend.error());
-  r.load.backend = *backend;
-  r.load.threads = o.threads;
-  r.load.context_tokens = o.context;
-  r.load.memory_budget_gib = o.vram_gib;
-  r.prompts = set->prompts;
+  auto request = compare_request_of(o.run);
+  if (!request) return report(request.error());
+  request->prompts = set->prompts;
   engine::Engine engine(&imageio::decode_image_file);
-  g_cancel.store(false);
-  engine::CompareProgress progress;
-  if (o.verbose)
-    progress = [](const engine::CompareStep& s) {
-      std::cerr << fmt::format("\r[{}/{}] question {}/{}   ", s.precision + 1, s.precision_count,
-                               std::min(s.prompt + 1, s.prompt_count), s.prompt_count)
-                << std::flush;
-    };
-  Result<engine::CompareReport> compared = [&] {
-    StopSignals signals(engine, {SIGINT, SIGTERM, SIGHUP}, &g_cancel);
-    return engine::compare_precisions(engine, r, progress, &g_cancel);
-  }();
+  Result<engine::CompareReport> compared =
+      run_cancellable_compare(engine, *request, compare_progress_printer(o.verbose));
   if (o.verbose) std::cerr << "\n";
   if (!compared) {
     if (engine::Engine::is_cancelled(compared.error())) {
@@ -144,19 +115,20 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<EvalOptions>();
   auto* cmd = app.add_subcommand("eval", "Task accuracy of several precisions of one model on an evaluation set, "
                                          "beside KL and top-1 against the 16-bit reference");
-  cmd->add_option("--model", o->model_dir, "Model folder")->required();
+  cmd->add_option("--model", o->run.model_dir, "Model folder")->required();
   cmd->add_option("--set", o->set_file,
                   "JSON array of questions: {\"text\", \"images\": [paths], \"type\", \"answer\"} or with \"box\": "
                   "[x1, y1, x2, y2] (0-1000) for a grounding question; relative image paths from the file's folder")
       ->required();
-  add_backend_option(cmd, o->backend);
-  cmd->add_option("--precisions", o->precisions, "Comma list of precisions (the first 16-bit one is the reference)")
+  add_backend_option(cmd, o->run.backend);
+  cmd->add_option("--precisions", o->run.precisions,
+                  "Comma list of precisions (the first 16-bit one is the reference)")
       ->capture_default_str()
       ->check(not_empty_text());
-  cmd->add_option("--tokens", o->tokens, "Answer length in tokens")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (default: every core)");
-  cmd->add_option("--context", o->context, "KV cache size in tokens")->check(positive_tokens());
-  cmd->add_option("--vram", o->vram_gib, "Memory budget in GiB (as compare)")->check(CLI::PositiveNumber);
+  cmd->add_option("--tokens", o->run.tokens, "Answer length in tokens")->capture_default_str();
+  cmd->add_option("--threads", o->run.threads, "CPU threads (default: every core)");
+  cmd->add_option("--context", o->run.context, "KV cache size in tokens")->check(positive_tokens());
+  cmd->add_option("--vram", o->run.vram_gib, "Memory budget in GiB (as compare)")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json,
                 "Print one JSON object: {reference, questions, precisions: [{name, accuracy, retention, by_type, "
                 "mean_iou, kl_mean, top1_agreement, weights_bytes, answers}]}");

@@ -93,34 +93,33 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
     // Prompts: whole while no answer is running (nothing waits on them), else
     // at most kInterleavedPrefillTokens per step, in arrival order, so that
     // running answers keep streaming while a long prompt or image goes in.
-    int decoding = 0;
-    for (auto& a : active) decoding += a.run->prefilling() ? 0 : 1;
-    int64_t budget = decoding == 0 ? 0 : kInterleavedPrefillTokens;
+    const bool answering =
+        std::any_of(active.begin(), active.end(), [](const Active& a) { return !a.run->prefilling(); });
+    int64_t budget = kInterleavedPrefillTokens;
     for (auto it = active.begin(); it != active.end();) {
       Active& a = *it;
-      if (!a.run->prefilling() || (decoding > 0 && budget <= 0)) {
+      if (!a.run->prefilling() || (answering && budget <= 0)) {
         ++it;
         continue;
       }
-      const int64_t piece = decoding == 0 ? 0 : std::min(budget, a.run->prompt_tokens_left());
       const int64_t before = a.run->prompt_tokens_left();
-      Status st = a.run->prefill_some(piece, a.job.cancel.get(), &a.stop);
+      Status st = a.run->prefill_some(answering ? budget : 0, a.job.cancel.get(), &a.stop);
       budget -= before - a.run->prompt_tokens_left();
       if (st.ok() && !a.run->prefilling() && !a.run->result().generated_ids.empty()) metrics.token();
       it = ended(a, st) ? active.erase(it) : std::next(it);
     }
 
     // One decode step for every sequence past its prompt.
-    std::vector<Active*> stepping;
+    std::vector<std::list<Active>::iterator> stepping;
     std::vector<model::KvCache*> caches;
     std::vector<int32_t> tokens;
     std::vector<model::SamplingStep> steps;
-    for (auto& a : active) {
-      if (a.run->prefilling()) continue;
-      stepping.push_back(&a);
-      caches.push_back(&a.run->cache());
-      tokens.push_back(a.run->last_token());
-      steps.push_back(a.run->next_step());
+    for (auto it = active.begin(); it != active.end(); ++it) {
+      if (it->run->prefilling()) continue;
+      stepping.push_back(it);
+      caches.push_back(&it->run->cache());
+      tokens.push_back(it->run->last_token());
+      steps.push_back(it->run->next_step());
     }
     if (stepping.empty()) continue;
     auto picked = m.model->decode_batch(caches, tokens, steps);
@@ -128,7 +127,7 @@ Status run_batch(LoadedModel& m, const PromptContext& ctx, SequenceFeed& feed, c
       Active& a = *stepping[i];
       Status st = picked.ok() ? a.run->accept((*picked)[i], &a.stop) : Status(picked.error());
       if (st.ok()) metrics.token();
-      if (ended(a, st)) active.remove_if([&](const Active& x) { return &x == &a; });
+      if (ended(a, st)) active.erase(stepping[i]);  // list iterators of the others stay valid
     }
     metrics.memory(m.backend->memory_info(), m.info.weight_bytes, m.backend->bytes_in_use());
   }

@@ -50,7 +50,10 @@ Result<std::vector<ImageInput>> parse_images(const nlohmann::json& item, const s
   return images;
 }
 
-Result<ComparePrompt> parse_item(const nlohmann::json& item, const std::string& where, const std::string& base_dir) {
+}  // namespace
+
+Result<ComparePrompt> parse_compare_prompt(const nlohmann::json& item, const std::string& where,
+                                           const std::string& base_dir) {
   if (!item.is_object()) return err("{}: expected an object with \"text\" or \"input_ids\"", where);
   for (auto it = item.begin(); it != item.end(); ++it) {
     const std::string& key = it.key();
@@ -82,8 +85,6 @@ Result<ComparePrompt> parse_item(const nlohmann::json& item, const std::string& 
   return text_prompt(item["text"].get<std::string>(), std::move(images).value(), std::move(system));
 }
 
-}  // namespace
-
 std::span<const std::string_view> builtin_compare_images() { return kBuiltinImages; }
 
 std::vector<ComparePrompt> builtin_compare_prompts(const std::string& images_dir) {
@@ -109,7 +110,7 @@ Result<std::vector<ComparePrompt>> parse_compare_prompts(std::string_view json_t
   if (j.empty()) return err("{}: the prompt list is empty", label);
   std::vector<ComparePrompt> prompts;
   for (size_t i = 0; i < j.size(); ++i) {
-    auto p = parse_item(j[i], fmt::format("{}: prompt {}", label, i + 1), base_dir);
+    auto p = parse_compare_prompt(j[i], fmt::format("{}: prompt {}", label, i + 1), base_dir);
     if (!p) return p.error();
     prompts.push_back(std::move(p).value());
   }

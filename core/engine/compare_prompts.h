@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/common/result.h"
 #include "core/engine/compare_request.h"
 
@@ -27,6 +29,11 @@ std::vector<ComparePrompt> builtin_compare_prompts(const std::string& images_dir
 // Errors start with `label` and name the item (1-based) and key at fault.
 Result<std::vector<ComparePrompt>> parse_compare_prompts(std::string_view json_text, std::string_view label,
                                                          const std::string& base_dir);
+
+// One item of such a file, already parsed as JSON (an evaluation set's items
+// are prompts with more keys: eval_set.h). Errors start with `where`.
+Result<ComparePrompt> parse_compare_prompt(const nlohmann::json& item, const std::string& where,
+                                           const std::string& base_dir);
 
 // Reads and parses a prompts file; its folder is the base of relative image paths.
 Result<std::vector<ComparePrompt>> load_compare_prompts(const std::string& path);

@@ -46,18 +46,17 @@ Result<EvalSet> parse_eval_set(std::string_view json_text, std::string_view labe
   if (j.is_discarded()) return err("{}: not valid JSON", label);
   if (!j.is_array() || j.empty()) return err("{}: expected a non-empty JSON array of questions", label);
   EvalSet set;
-  // The prompt part is a compare prompt: parsed by that parser without the expected-answer keys.
-  nlohmann::json prompts = nlohmann::json::array();
   for (size_t i = 0; i < j.size(); ++i) {
     const std::string where = fmt::format("{}: item {}", label, i + 1);
     if (!j[i].is_object()) return err("{}: expected an object with \"text\" and \"answer\" or \"box\"", where);
     QL_ASSIGN_OR_RETURN(EvalItem e, parse_expected(j[i], where));
     set.items.push_back(std::move(e));
-    nlohmann::json p = j[i];
-    for (const char* key : {"type", "answer", "box"}) p.erase(key);
-    prompts.push_back(std::move(p));
+    // The rest of the item is a compare prompt.
+    nlohmann::json prompt = j[i];
+    for (const char* key : {"type", "answer", "box"}) prompt.erase(key);
+    QL_ASSIGN_OR_RETURN(ComparePrompt p, parse_compare_prompt(prompt, where, base_dir));
+    set.prompts.push_back(std::move(p));
   }
-  QL_ASSIGN_OR_RETURN(set.prompts, parse_compare_prompts(prompts.dump(), label, base_dir));
   return set;
 }
 

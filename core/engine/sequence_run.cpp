@@ -81,25 +81,26 @@ Status SequenceRun::prefill_some(int64_t max_tokens, const std::atomic<bool>* ca
   // This piece's images: one per run of pad tokens in [next_, end) (a piece
   // holds whole images); the last piece gets all that are left, so that the
   // model names any mismatch.
+  const std::span<const int32_t> piece = std::span<const int32_t>(prompt_.ids).subspan(next_, end - next_);
   size_t images_in_piece = prompt_.images.size() - images_done_;
   if (end < n)
-    images_in_piece = std::min(images_in_piece, find_image_spans(std::span<const int32_t>(prompt_.ids).subspan(
-                                                                     next_, end - next_),
-                                                                 ImageTokenIds::from(m_.info.config))
-                                                    .size());
+    images_in_piece = std::min(images_in_piece, find_image_spans(piece, ImageTokenIds::from(m_.info.config)).size());
   const model::PrefillProgressFn progress = [this, n, end](double f) {
     const double whole = (static_cast<double>(next_) + f * static_cast<double>(end - next_)) / static_cast<double>(n);
     if (metrics_) metrics_->prefill(whole);
     if (request_.on_prefill_progress) request_.on_prefill_progress(whole);
   };
-  auto forward = m_.model->prefill(
-      *slot_.cache, std::span<const int32_t>(prompt_.ids).subspan(next_, end - next_),
-      std::span<const vision::PreprocessedImage>(prompt_.images).subspan(images_done_, images_in_piece), rows_,
-      cancel, progress);
-  if (!forward) {
-    if (!(cancel && cancel->load(std::memory_order_relaxed))) return forward.error();
+  const auto images =
+      std::span<const vision::PreprocessedImage>(prompt_.images).subspan(images_done_, images_in_piece);
+  auto forward = m_.model->prefill(*slot_.cache, piece, images, rows_, cancel, progress);
+  // The prompt is done with after the last piece or a cancel: the result keeps its ids.
+  auto end_prefill = [this] {
     prefilling_ = false;
     result_.prompt_ids = std::move(prompt_.ids);
+  };
+  if (!forward) {
+    if (!(cancel && cancel->load(std::memory_order_relaxed))) return forward.error();
+    end_prefill();
     finished_ = true;  // cancelled while prefilling: the cache keeps the earlier pieces
     result_.stop_reason = StopReason::kStopped;
     return {};
@@ -115,8 +116,7 @@ Status SequenceRun::prefill_some(int64_t max_tokens, const std::atomic<bool>* ca
   }
   next_ = end;
   if (end < n) return {};
-  prefilling_ = false;
-  result_.prompt_ids = std::move(prompt_.ids);
+  end_prefill();
   if (metrics_) metrics_->memory(m_.backend->memory_info(), m_.info.weight_bytes, m_.backend->bytes_in_use());
   if (request_.max_new_tokens == 0) return finish(StopReason::kMaxTokens);
   // The first token from the prefill's last row.

@@ -58,6 +58,30 @@ uint64_t next_cache_id() {
 // The recording key of a cache's decode step, with or without the sampling.
 uint64_t decode_key(uint64_t cache_id, bool sampling) { return cache_id * 2 + (sampling ? 1 : 0); }
 
+// Issues a step's ops recorded under `key` (backend.h, "recording"); *recorded
+// says whether the recording was made. Where the backend cannot record it,
+// warns once, forgets the key, sets *failed (later steps of that kind run
+// directly) and issues the ops again without recording. With *failed set it
+// only issues them.
+template <typename Issue>
+auto issue_recorded(backend::Backend& be, uint64_t key, const char* what, bool* failed, bool* recorded, Issue&& issue)
+    -> decltype(issue()) {
+  *recorded = false;
+  if (*failed) return issue();
+  be.begin_recording(key);
+  auto out = issue();
+  Status rec = be.end_recording(key);
+  if (rec.ok()) {
+    *recorded = true;
+    return out;
+  }
+  spdlog::warn("{} not recorded ({}); running without replay", what, rec.message());
+  be.forget_recording(key);
+  *failed = true;
+  (void)be.take_error();
+  return issue();
+}
+
 // The recording key of a batch step: an FNV-1a hash of its caches' ids in
 // order, with the top bit set (decode keys are small). The recording keeps
 // the ids, so a collision is seen, never replayed.
@@ -408,24 +432,11 @@ Result<Qwen3VLModel::DecodeOutputs> Qwen3VLModel::decode_step(KvCache& cache, in
       (void)ran;  // decode polls no cancel flag: it cannot fail by itself
       return o;
     };
-    if (!cache.recording_failed_) {
-      be.begin_recording(key);
-      out = issue();
-      Status rec = be.end_recording(key);
-      if (rec.ok()) {
-        cache.recorded_[key] = {out.logits, out.token};
-      } else {
-        // Not recordable here: run this and every later step of the cache directly.
-        spdlog::warn("decode step not recorded ({}); running without replay", rec.message());
-        be.forget_recording(key);
-        cache.recorded_.erase(key);
-        cache.recording_failed_ = true;
-        (void)be.take_error();
-        out = issue();
-      }
-    } else {
-      out = issue();
-    }
+    // Not recordable here: this and every later step of the cache run directly.
+    bool recorded_now = false;
+    out = issue_recorded(be, key, "decode step", &cache.recording_failed_, &recorded_now, issue);
+    if (recorded_now) cache.recorded_[key] = {out.logits, out.token};
+    else cache.recorded_.erase(key);
   }
   QL_TRY(be.take_error());
   cache.tokens_.push_back(token);
@@ -524,30 +535,22 @@ Result<std::vector<int32_t>> Qwen3VLModel::decode_batch(std::span<KvCache* const
   if (!batch_recording_failed_ && same && be.replay(key)) {
     done = recorded->second.outputs;
     recorded->second.last_used = ++batch_clock_;
-  } else if (!batch_recording_failed_) {
-    be.begin_recording(key);
-    done = issue();
-    Status rec = be.end_recording(key);
-    if (rec.ok()) {
+  } else {
+    bool recorded_now = false;
+    done = issue_recorded(be, key, "batch decode step", &batch_recording_failed_, &recorded_now, issue);
+    if (!recorded_now) {
+      batch_recorded_.erase(key);
+    } else {
       batch_recorded_[key] = {members, done, ++batch_clock_};
       // Keep the most recent memberships: a batch that changed is unlikely to come back.
       if (batch_recorded_.size() > kMaxBatchRecordings) {
-        auto oldest = batch_recorded_.begin();
-        for (auto it = batch_recorded_.begin(); it != batch_recorded_.end(); ++it)
-          if (it->second.last_used < oldest->second.last_used) oldest = it;
+        const auto oldest =
+            std::min_element(batch_recorded_.begin(), batch_recorded_.end(),
+                             [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; });
         be.forget_recording(oldest->first);
         batch_recorded_.erase(oldest);
       }
-    } else {
-      spdlog::warn("batch decode step not recorded ({}); running batches without replay", rec.message());
-      be.forget_recording(key);
-      batch_recorded_.erase(key);
-      batch_recording_failed_ = true;
-      (void)be.take_error();
-      done = issue();
     }
-  } else {
-    done = issue();
   }
   const TensorPtr picked = done.token;
   std::vector<int32_t> out(static_cast<size_t>(n));

@@ -227,18 +227,14 @@ void ChartsPanel::setBatchReader(BatchReader reader) {
 void ChartsPanel::setServing(bool serving) {
   if (serving_ == serving) return;
   serving_ = serving;
-  const bool busy = engine_ && engine_->busy();
-  if (busy) {
-    sampleNow();
-    return;  // the timer already runs
-  }
-  onBusyChanged(serving);
+  updateSampling(serving_ || (engine_ && engine_->busy()));
 }
 
-void ChartsPanel::onBusyChanged(bool busy) {
-  busy = busy || serving_ || (engine_ && engine_->busy());
-  if (busy && timer_.isActive()) return;
-  if (busy) {
+void ChartsPanel::onBusyChanged(bool busy) { updateSampling(busy || serving_); }
+
+void ChartsPanel::updateSampling(bool active) {
+  if (active == timer_.isActive()) return;
+  if (active) {
     history_.breakLines();  // nothing was sampled while idle
     sampleNow();
     timer_.start();

@@ -76,6 +76,8 @@ class ChartsPanel : public QWidget {
     int decimals = 1;
     double scale = 1;  // history value * scale = plotted value (bytes -> GiB)
   };
+  // Samples every 100 ms while `active` (the engine works or the server serves).
+  void updateSampling(bool active);
   void buildPlot();
   Chart addChart(int row, const QString& value_label, const QString& unit, int decimals, double scale);
   QCPGraph* addGraph(const Chart& chart, const QString& name, const QColor& color, Qt::PenStyle style = Qt::SolidLine);

@@ -10,12 +10,16 @@ void TimedSeries::trim(double oldest_kept_t_s) {
   while (!points_.empty() && points_.front().t_s < oldest_kept_t_s) points_.pop_front();
 }
 
+std::array<TimedSeries*, 10> MetricsHistory::allSeries() {
+  return {&process_, &machine_used_, &machine_total_, &engine_, &device_used_, &device_total_,
+          &latency_, &tokens_per_s_, &batch_occupancy_, &batch_tokens_per_s_};
+}
+
 void MetricsHistory::add(const MetricsSample& s) {
   const engine::Metrics& m = s.metrics;
   if (break_pending_) {
     break_pending_ = false;
-    for (TimedSeries* series : {&process_, &machine_used_, &machine_total_, &engine_, &device_used_, &device_total_,
-                                &latency_, &tokens_per_s_, &batch_occupancy_, &batch_tokens_per_s_}) {
+    for (TimedSeries* series : allSeries()) {
       // Midway between the last point and this one, so the series stays in
       // time order; a series already ending in a break gets no second one.
       if (series->points().empty() || std::isnan(series->points().back().value)) continue;
@@ -51,10 +55,7 @@ void MetricsHistory::add(const MetricsSample& s) {
   if (auto ttft = tracker_.observe(m)) addAnswer(*ttft);
 
   const double oldest = s.t_s - window_s_;
-  for (TimedSeries* series : {&process_, &machine_used_, &machine_total_, &engine_, &device_used_, &device_total_,
-                              &latency_, &tokens_per_s_, &batch_occupancy_, &batch_tokens_per_s_}) {
-    series->trim(oldest);
-  }
+  for (TimedSeries* series : allSeries()) series->trim(oldest);
 }
 
 void MetricsHistory::skip(const engine::Metrics& m) {
@@ -73,10 +74,7 @@ void MetricsHistory::addAnswer(double ttft_ms) {
 }
 
 void MetricsHistory::clear() {
-  for (TimedSeries* series : {&process_, &machine_used_, &machine_total_, &engine_, &device_used_, &device_total_,
-                              &latency_, &tokens_per_s_, &batch_occupancy_, &batch_tokens_per_s_}) {
-    series->clear();
-  }
+  for (TimedSeries* series : allSeries()) series->clear();
   answers_.clear();
 }
 

@@ -4,6 +4,7 @@
 // into time series (memory, per-token latency, tokens/s) and one TTFT per
 // answer. Memory stays bounded: points older than the window (default the
 // last 10 minutes) and answers beyond the last kMaxAnswers are dropped.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -104,6 +105,8 @@ class MetricsHistory {
 
  private:
   void addAnswer(double ttft_ms);
+  // Every time series, for what all of them get: breaks, trimming, clearing.
+  std::array<TimedSeries*, 10> allSeries();
 
   double window_s_;
   bool break_pending_ = false;

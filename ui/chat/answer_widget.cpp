@@ -73,14 +73,19 @@ void AnswerWidget::setFinished(const QString& text, const std::optional<AnswerSt
 void AnswerWidget::setRegenerateVisible(bool visible) { regenerate_->setVisible(visible); }
 
 void AnswerWidget::showGrounding(const QImage& picture) {
+  showGrounding([&picture] { return picture; });
+}
+
+void AnswerWidget::showGrounding(const std::function<QImage()>& picture) {
   if (grounding_) {
     grounding_->deleteLater();
     grounding_ = nullptr;
   }
-  if (picture.isNull()) return;
   const engine::GroundingParse parsed = engine::parse_grounding(text_.toStdString());
   if (parsed.shapes.empty()) return;  // problems alone stay in the text, which shows them
-  grounding_ = new GroundingView(picture, parsed, this);
+  const QImage image = picture();      // read only for an answer that has something to draw
+  if (image.isNull()) return;
+  grounding_ = new GroundingView(image, parsed, this);
   auto* box = qobject_cast<QVBoxLayout*>(layout());
   box->insertWidget(box->indexOf(stats_), grounding_);
 }

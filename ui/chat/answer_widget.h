@@ -5,6 +5,7 @@
 // grounding answer's boxes drawn on the question's picture.
 #include <QFrame>
 #include <QImage>
+#include <functional>
 
 #include "ui/chat/chat_types.h"
 
@@ -32,6 +33,8 @@ class AnswerWidget : public QFrame {
   // on `picture` (the last picture of the question) under the text; nothing
   // when the answer holds none or there is no picture.
   void showGrounding(const QImage& picture);
+  // The same with the picture read only when the answer holds a shape.
+  void showGrounding(const std::function<QImage()>& picture);
   GroundingView* grounding() const { return grounding_; }
 
   const QString& text() const { return text_; }

@@ -313,12 +313,13 @@ bool ChatPanel::startTurn(PendingTurn turn) {
   return true;
 }
 
-QImage ChatPanel::lastPicture(const QList<ChatMessage>& messages) {
-  // The last picture of the latest question that has one: what a "where is"
-  // answer's coordinates refer to.
-  for (auto m = messages.crbegin(); m != messages.crend(); ++m) {
-    if (m->role != ChatRole::kUser || m->images.isEmpty()) continue;
-    const ChatImage& image = m->images.back();
+QImage ChatPanel::lastPicture(const QList<ChatMessage>& messages, qsizetype end) {
+  // The last picture of the latest question before `end` that has one: what
+  // a "where is" answer's coordinates refer to.
+  for (qsizetype i = end; i-- > 0;) {
+    const ChatMessage& m = messages[i];
+    if (m.role != ChatRole::kUser || m.images.isEmpty()) continue;
+    const ChatImage& image = m.images.back();
     if (!image.pixels.isNull()) return image.pixels;
     QImageReader reader(image.source_path);
     reader.setAutoTransform(true);
@@ -369,7 +370,8 @@ void ChatPanel::onFinished(quint64 request_id, bool ok, const engine::Generation
     ChatMessage answer{ChatRole::kAssistant, QString::fromStdString(result.text), {}, answer_stats(result)};
     if (turn.answer) {
       turn.answer->setFinished(answer.text, answer.stats);
-      turn.answer->showGrounding(lastPicture(conversation_.messages));
+      const auto& messages = conversation_.messages;  // the question is the last one
+      turn.answer->showGrounding([&messages] { return lastPicture(messages, messages.size()); });
     }
     conversation_.messages.append(answer);
     save(conversation_);
@@ -463,17 +465,15 @@ void ChatPanel::deleteConversation(const QString& id) {
 
 void ChatPanel::rebuildHistory() {
   history_->clear();
-  QList<ChatMessage> before;
-  for (const ChatMessage& m : conversation_.messages) {
+  for (qsizetype i = 0; i < conversation_.messages.size(); ++i) {
+    const ChatMessage& m = conversation_.messages[i];
     if (m.role == ChatRole::kUser) {
       history_->append(new UserMessageWidget(m));
-      before.append(m);
       continue;
     }
     AnswerWidget* answer = appendAnswer();
     answer->setFinished(m.text, m.stats);
-    answer->showGrounding(lastPicture(before));
-    before.append(m);
+    answer->showGrounding([this, i] { return lastPicture(conversation_.messages, i); });
   }
 }
 

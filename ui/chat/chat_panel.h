@@ -119,7 +119,7 @@ class ChatPanel : public QWidget {
   QString cannotSendReason() const;
   bool startTurn(PendingTurn turn);
   AnswerWidget* appendAnswer();
-  static QImage lastPicture(const QList<ChatMessage>& messages);
+  static QImage lastPicture(const QList<ChatMessage>& messages, qsizetype end);
   void onToken(quint64 request_id, const QString& text);
   void onFinished(quint64 request_id, bool ok, const engine::GenerationResult& result, const QString& error);
   void finishDetached(PendingTurn turn, bool ok, const engine::GenerationResult& result, const QString& error);
