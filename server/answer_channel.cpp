@@ -9,9 +9,9 @@ void AnswerChannel::prepared(const Result<engine::PreparedPrompt>& p) {
   } else {
     // The prompt as a whole does not fit or a picture cannot be used: the
     // message names what (the context size, the image).
+    const bool too_long = p.error().reason == ErrorReason::kPromptTooLong;
     state_.refusal = invalid_field("messages", "messages: " + p.message(),
-                                   p.message().find("longer than the context") != std::string::npos ? "context_length_exceeded"
-                                                                                     : "invalid_prompt");
+                                   too_long ? "context_length_exceeded" : "invalid_prompt");
     state_.done = true;
   }
   fresh_ = true;

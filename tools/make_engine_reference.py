@@ -323,8 +323,8 @@ def run_case(model, capture, ids, pv, grid, image_token_id, vocab, columns):
 
 
 def build(name, spec, models_out, data_out, tokenizer_dir, template, img_dir):
-    import transformers
-    from transformers import AutoImageProcessor, AutoProcessor, Qwen3VLMoeConfig, Qwen3VLMoeForConditionalGeneration
+    """A random checkpoint of the spec, written, then recorded (record_cases)."""
+    from transformers import Qwen3VLMoeConfig, Qwen3VLMoeForConditionalGeneration
     folder = os.path.join(models_out if spec["real_vocab"] else data_out, "demo-model" if spec["real_vocab"] else name)
     if os.path.exists(folder):
         shutil.rmtree(folder)
@@ -335,6 +335,16 @@ def build(name, spec, models_out, data_out, tokenizer_dir, template, img_dir):
     reinit(model, spec["seed"], spec["config"]["tie_word_embeddings"])
     saved = save_checkpoint(model, spec, folder)
     del model
+    record_cases(name, spec, folder, saved, data_out, img_dir, os.path.relpath(folder, os.path.join(data_out, "..")))
+    if spec["real_vocab"]:  # users' copies use the tokenizer QuantLens installs; keep the folder small
+        os.remove(os.path.join(folder, "tokenizer.json"))
+
+
+def record_cases(name, spec, folder, saved, data_out, img_dir, rel_folder):
+    """What transformers computes (fp32, CPU) on the checkpoint in folder for the five case shapes,
+    into data_out/cases-<name>.json; rel_folder is the folder as the C++ tests find it from tests/data."""
+    import transformers
+    from transformers import AutoImageProcessor, AutoProcessor
     model, experts_impl = load_hf(folder)
     check_reload(model, saved, spec)
     capture = PositionCapture(model.model.language_model)
@@ -373,14 +383,11 @@ def build(name, spec, models_out, data_out, tokenizer_dir, template, img_dir):
             rec.update({"name": cname, "images": files})
             cases.append(rec)
             print(f"  {name}/{cname}: {len(ids)} tokens, greedy {rec['greedy']}")
-    rel = os.path.relpath(folder, os.path.join(data_out, ".."))
     doc = {"source": f"transformers {transformers.__version__}, torch {torch.__version__}, fp32 on CPU, "
                      f"experts implementation {experts_impl}; greedy = argmax of float32 logits, full recompute",
-           "checkpoint": name, "folder": rel, "image_dir": "engine/images", "cases": cases}
+           "checkpoint": name, "folder": rel_folder, "image_dir": "engine/images", "cases": cases}
     with open(os.path.join(data_out, f"cases-{name}.json"), "w") as f:
         json.dump(doc, f)
-    if spec["real_vocab"]:  # users' copies use the tokenizer QuantLens installs; keep the folder small
-        os.remove(os.path.join(folder, "tokenizer.json"))
 
 
 def main():

@@ -15,9 +15,14 @@ namespace ql {
 // kInternal: anything else, e.g. out of memory or an I/O failure (exit 1).
 enum class ErrorKind { kInput, kInternal };
 
+// What went wrong, for the few callers that act on it (the server's error
+// codes); most errors say it only in their message.
+enum class ErrorReason { kUnspecified, kPromptTooLong };
+
 struct Error {
   std::string message;
   ErrorKind kind = ErrorKind::kInput;
+  ErrorReason reason = ErrorReason::kUnspecified;
 };
 
 // Formats an Error in one call: return err("{}: truncated", path);

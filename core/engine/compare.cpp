@@ -29,7 +29,7 @@ Error cancelled_error() { return Error{model::kCancelledMessage, ErrorKind::kInp
 // Puts the precision (and prompt) at fault in front; a cancellation keeps its exact message.
 Error at(const Error& e, const std::string& where) {
   if (Engine::is_cancelled(e)) return e;
-  return Error{fmt::format("{}: {}", where, e.message), e.kind};
+  return Error{fmt::format("{}: {}", where, e.message), e.kind, e.reason};
 }
 
 // Plain argmax, every filter and penalty off whatever generation_config.json

@@ -99,6 +99,7 @@ TEST(EngineContext, PromptMustFitTheContext) {
   EXPECT_NE(st.message().find("4000 of them image tokens"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("context of 4096"), std::string::npos) << st.message();
   EXPECT_EQ(st.error().kind, ql::ErrorKind::kInput);
+  EXPECT_EQ(st.error().reason, ql::ErrorReason::kPromptTooLong) << "the server answers context_length_exceeded by it";
 }
 
 // ---- KV-cache reuse -----------------------------------------------------------
@@ -225,6 +226,7 @@ TEST_F(EnginePrompt, OverLongPromptFailsWithTheNumbers) {
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.message().find("64 of them image tokens"), std::string::npos) << p.message();
   EXPECT_NE(p.message().find("context of 50 tokens"), std::string::npos) << p.message();
+  EXPECT_EQ(p.error().reason, ql::ErrorReason::kPromptTooLong);
 }
 
 TEST_F(EnginePrompt, ImagesOnlyInUserTurns) {

@@ -139,20 +139,26 @@ def random_scene(rng, width=224, height=224, max_shapes=4, word_chance=0.25, noi
 
 
 def render(scene, seed=0):
-    """RGB bytes, row by row."""
+    """RGB bytes, row by row. Each shape is tested only over its own square (every shape lies inside
+    the square of its side around its centre); a later shape paints over an earlier one."""
     rng = random.Random(seed)
     w, h = scene.width, scene.height
-    px = bytearray()
-    for y in range(h):
-        for x in range(w):
-            c = scene.background
-            for s in scene.shapes:
+    px = bytearray(bytes(scene.background) * (w * h))
+    for s in scene.shapes:
+        colour = bytes(COLOURS[s.colour])
+        half = s.side / 2
+        xs = range(max(0, int(s.cx - half) - 1), min(w, int(s.cx + half) + 2))
+        for y in range(max(0, int(s.cy - half) - 1), min(h, int(s.cy + half) + 2)):
+            for x in xs:
                 if s.contains(x + 0.5, y + 0.5):
-                    c = COLOURS[s.colour]
-            if scene.noise:
-                n = rng.randint(-18, 18)
-                c = tuple(max(0, min(255, v + n)) for v in c)
-            px += bytes(c)
+                    o = (y * w + x) * 3
+                    px[o:o + 3] = colour
+    if scene.noise:  # one offset per pixel, the same for its three channels
+        for i, n in enumerate(rng.choices(range(-18, 19), k=w * h)):
+            o = i * 3
+            px[o] = max(0, min(255, px[o] + n))
+            px[o + 1] = max(0, min(255, px[o + 1] + n))
+            px[o + 2] = max(0, min(255, px[o + 2] + n))
     if scene.word:
         x0, y0, scale = scene.word_at
         for i, ch in enumerate(scene.word):

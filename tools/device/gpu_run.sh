@@ -36,7 +36,7 @@ fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   cli=$run/bin/quantlens-cli
   timeout "${QL_BENCH_TIMEOUT:-200}" "$cli" bench --model synthetic:qwen3-vl-30b-a3b-l12 \
-      --precision bf16,int8,nf4,nf4-mixed --backend cuda --repetitions 3 --batches 4,16 --context 1024 --json \
+      --precision bf16,int8,nf4,nf4-mixed --backend cuda --repetitions 3 --batches 4,16 --context 2048 --json \
       > "$OUT/bench-l12.json" 2> "$OUT/bench-l12.err"
   echo "bench l12 rc=$?" | tee -a "$summary"
   timeout "${QL_BENCH_TIMEOUT:-200}" "$cli" bench --model synthetic:qwen3-vl-30b-a3b --precision nf4,nf4-mixed \

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# On the GPU machine: trains the demo model (tools/train_demo_model.py) within one call and packs
+# what it made so that it comes back through $OUT (at most 8 files of 16 MiB: the checkpoint's
+# embedding shard alone is 19 MB): $OUT/train.log, and demo-model.tar.xz in 15 MB parts
+# (demo-model.tar.xz.part-aa, -ab, ...) holding demo-model/ (without tokenizer.json),
+# cases-demo-trained.json and heldout-transformers.json.
+#   bash tools/device/train_demo_run.sh [SECONDS]      (the whole run's budget, default 540)
+# Needs .ext/tokenizer-models.tar.xz carried (the real tokenizer's folder, see side_by_side.sh).
+# Here, afterwards: cat demo-model.tar.xz.part-* | tar -xJ -C DIR
+set -uo pipefail
+OUT=${OUT:-/tmp/ql-out}
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+budget=${1:-540}
+work=/tmp/ql-train
+rm -rf "$work" && mkdir -p "$work/tok" "$OUT"
+tar -xJf "$repo/.ext/tokenizer-models.tar.xz" -C "$work/tok" || { echo "no tokenizer"; exit 1; }
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+# Packing takes ~20 s: the script's own deadline keeps that much.
+PYTHONUNBUFFERED=1 timeout $((budget - 15)) python3 "$repo/tools/train_demo_model.py" \
+  --tokenizer-dir "$work/tok/models" --out "$work/demo-model" --cases-out "$work" \
+  --minutes 6 --deadline $((budget - 45)) > "$OUT/train.log" 2>&1
+echo "train rc=$?" | tee -a "$OUT/train.log"
+rm -f "$work/demo-model/tokenizer.json"
+( cd "$work" && tar -cf - demo-model $(ls cases-*.json heldout-*.json 2>/dev/null) | xz -1 -T0 |
+    split -b 15M - "$OUT/demo-model.tar.xz.part-" )
+ls -la "$OUT"
