@@ -25,6 +25,7 @@
 #include "core/quant/source_tensor.h"
 #include "gpu/kernels/dequantize.cuh"
 #include "tests/gpu/gpu_test_support.h"
+#include "tests/gpu/host_test_weight.h"
 
 namespace {
 
@@ -32,81 +33,17 @@ using ql::gpu::DeviceWeight;
 using ql::gpu::WFormat;
 using namespace ql::gpu::test;
 
-const char* format_name(WFormat f) {
-  switch (f) {
-    case WFormat::kF32: return "f32";
-    case WFormat::kBF16: return "bf16";
-    case WFormat::kF16: return "f16";
-    case WFormat::kInt8: return "int8";
-    case WFormat::kNF4: return "nf4";
-  }
-  return "?";
-}
+using HostWeight = HostTestWeight;
 
-void fill_uniform(std::vector<float>& v, uint64_t seed) {
-  uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-  for (auto& x : v) {
-    s += 0x9e3779b97f4a7c15ULL;
-    uint64_t z = s;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    x = static_cast<float>(static_cast<double>(z >> 40) * (1.0 / 8388608.0) - 1.0);
+// Bytes nrows stored rows of hw take.
+double stored_bytes(const HostWeight& hw, int64_t nrows) {
+  const double e = static_cast<double>(nrows) * hw.cols;
+  switch (hw.format) {
+    case WFormat::kF32: return 4 * e;
+    case WFormat::kInt8: return e + 4.0 * nrows;
+    case WFormat::kNF4: return e / 2 + e / 64;
+    default: return 2 * e;
   }
-}
-
-struct HostWeight {
-  WFormat format = WFormat::kBF16;
-  int64_t rows = 0, cols = 0, stack = 1;
-  std::vector<float> rounded;
-  std::vector<ql::quant::Int8RowwiseWeight> int8;
-  std::vector<ql::quant::Nf4Weight> nf4;
-  TestWeight dev;
-
-  // Stored rows [r, r + count) of matrix m as core decodes them.
-  void rows_of(int64_t m, int64_t r, int64_t count, float* out) const {
-    switch (format) {
-      case WFormat::kInt8: ql::quant::decode_rows(int8[m], r, count, out); break;
-      case WFormat::kNF4: ql::quant::decode_rows(nf4[m], r, count, out); break;
-      default: std::memcpy(out, rounded.data() + (m * rows + r) * cols, sizeof(float) * count * cols); break;
-    }
-  }
-  double stored_bytes(int64_t nrows) const {
-    const double e = static_cast<double>(nrows) * cols;
-    switch (format) {
-      case WFormat::kF32: return 4 * e;
-      case WFormat::kInt8: return e + 4.0 * nrows;
-      case WFormat::kNF4: return e / 2 + e / 64;
-      default: return 2 * e;
-    }
-  }
-};
-
-void make_weight(WFormat f, int64_t rows, int64_t cols, int64_t stack, uint64_t seed, HostWeight* h) {
-  h->format = f;
-  h->rows = rows;
-  h->cols = cols;
-  h->stack = stack;
-  std::vector<float> src(static_cast<size_t>(stack * rows * cols));
-  fill_uniform(src, seed);
-  if (f == WFormat::kInt8 || f == WFormat::kNF4) {
-    for (int64_t m = 0; m < stack; ++m) {
-      const auto st = ql::quant::SourceTensor::f32("w", src.data() + m * rows * cols, rows, cols);
-      if (f == WFormat::kInt8) {
-        auto q = ql::quant::quantize_int8_rowwise(st, 0);
-        ASSERT_TRUE(q.ok()) << q.message();
-        h->int8.push_back(std::move(*q));
-      } else {
-        auto q = ql::quant::quantize_nf4(st, 0);
-        ASSERT_TRUE(q.ok()) << q.message();
-        h->nf4.push_back(std::move(*q));
-      }
-    }
-    h->dev = f == WFormat::kInt8 ? upload_int8(h->int8) : upload_nf4(h->nf4);
-  } else {
-    h->dev = upload_dense(f, src, rows, cols, stack, &h->rounded);
-  }
-  for (const auto& b : h->dev.buffers) ASSERT_NE(b.get(), nullptr) << "cudaMalloc failed";
 }
 
 const WFormat kAllFormats[] = {WFormat::kF32, WFormat::kBF16, WFormat::kF16, WFormat::kInt8, WFormat::kNF4};
@@ -311,7 +248,7 @@ TEST(GpuDequantize, Timing) {
       const double ms = median_ms([&] {
         return ql::gpu::launch_dequantize_rows_bf16(hw.dev.w, sh.matrix, 0, sh.rows, out.get(), nullptr);
       });
-      const double bytes = hw.stored_bytes(sh.rows) + 2.0 * sh.rows * sh.cols;
+      const double bytes = stored_bytes(hw, sh.rows) + 2.0 * sh.rows * sh.cols;
       std::printf("TIMING dequantize_rows_bf16 %s %s: %.2f us, %.1f GB/s (read + written)\n", format_name(f),
                   sh.name, ms * 1e3, bytes / (ms * 1e-3) / 1e9);
     }
@@ -327,7 +264,7 @@ TEST(GpuDequantize, Timing) {
     DeviceBuffer out(sizeof(float) * n * 2048);
     const double ms =
         median_ms([&] { return ql::gpu::launch_embed(hw.dev.w, dids.get<int32_t>(), n, out.get<float>(), 2048, nullptr); });
-    const double bytes = hw.stored_bytes(n) + 4.0 * n * 2048;
+    const double bytes = stored_bytes(hw, n) + 4.0 * n * 2048;
     std::printf("TIMING embed %s 4096 ids of [151936, 2048]: %.2f us, %.1f GB/s (read + written)\n", format_name(f),
                 ms * 1e3, bytes / (ms * 1e-3) / 1e9);
   }

@@ -34,6 +34,7 @@
 #include "gpu/kernels/int8_activations.cuh"
 #include "gpu/kernels/matvec.cuh"
 #include "tests/gpu/gpu_test_support.h"
+#include "tests/gpu/host_test_weight.h"
 
 namespace {
 
@@ -52,84 +53,17 @@ constexpr bool kCpuExactInt8 = true;
 constexpr bool kCpuExactInt8 = false;
 #endif
 
-const char* format_name(WFormat f) {
-  switch (f) {
-    case WFormat::kF32: return "f32";
-    case WFormat::kBF16: return "bf16";
-    case WFormat::kF16: return "f16";
-    case WFormat::kInt8: return "int8";
-    case WFormat::kNF4: return "nf4";
-  }
-  return "?";
-}
+using HostWeight = HostTestWeight;
 
-// Fast deterministic fill in [-1, 1) (the timing shapes hold 311M values).
-void fill_uniform(std::vector<float>& v, uint64_t seed) {
-  uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-  for (auto& x : v) {
-    s += 0x9e3779b97f4a7c15ULL;
-    uint64_t z = s;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    x = static_cast<float>(static_cast<double>(z >> 40) * (1.0 / 8388608.0) - 1.0);
+// Bytes one matvec over the whole of a matrix of hw reads.
+double matrix_bytes(const HostWeight& hw) {
+  const double e = static_cast<double>(hw.rows) * hw.cols;
+  switch (hw.format) {
+    case WFormat::kF32: return 4 * e;
+    case WFormat::kInt8: return e + 4.0 * hw.rows;
+    case WFormat::kNF4: return std::ceil(e / 2) + std::ceil(e / 64) + 4 * std::ceil(e / 64 / 256);
+    default: return 2 * e;
   }
-}
-
-// A weight on the device with what the CPU references need.
-struct HostWeight {
-  WFormat format = WFormat::kBF16;
-  int64_t rows = 0, cols = 0, stack = 1;            // stored shape
-  std::vector<float> rounded;                       // dense: stored values as fp32
-  std::vector<ql::quant::Int8RowwiseWeight> int8;  // per matrix
-  std::vector<ql::quant::Nf4Weight> nf4;           // per matrix
-  TestWeight dev;
-
-  // Stored row r of matrix m, decoded as the kernels must see it.
-  void row(int64_t m, int64_t r, float* out) const {
-    switch (format) {
-      case WFormat::kInt8: ql::quant::decode_rows(int8[m], r, 1, out); break;
-      case WFormat::kNF4: ql::quant::decode_rows(nf4[m], r, 1, out); break;
-      default: std::memcpy(out, rounded.data() + (m * rows + r) * cols, sizeof(float) * cols); break;
-    }
-  }
-  // Bytes one matvec over the whole of matrix m reads.
-  double bytes() const {
-    const double e = static_cast<double>(rows) * cols;
-    switch (format) {
-      case WFormat::kF32: return 4 * e;
-      case WFormat::kInt8: return e + 4.0 * rows;
-      case WFormat::kNF4: return std::ceil(e / 2) + std::ceil(e / 64) + 4 * std::ceil(e / 64 / 256);
-      default: return 2 * e;
-    }
-  }
-};
-
-void make_weight(WFormat f, int64_t rows, int64_t cols, int64_t stack, uint64_t seed, HostWeight* h) {
-  h->format = f;
-  h->rows = rows;
-  h->cols = cols;
-  h->stack = stack;
-  std::vector<float> src(static_cast<size_t>(stack * rows * cols));
-  fill_uniform(src, seed);
-  if (f == WFormat::kInt8 || f == WFormat::kNF4) {
-    for (int64_t m = 0; m < stack; ++m) {
-      const auto st = ql::quant::SourceTensor::f32("w", src.data() + m * rows * cols, rows, cols);
-      if (f == WFormat::kInt8) {
-        auto q = ql::quant::quantize_int8_rowwise(st, 0);
-        ASSERT_TRUE(q.ok()) << q.message();
-        h->int8.push_back(std::move(*q));
-      } else {
-        auto q = ql::quant::quantize_nf4(st, 0);
-        ASSERT_TRUE(q.ok()) << q.message();
-        h->nf4.push_back(std::move(*q));
-      }
-    }
-    h->dev = f == WFormat::kInt8 ? upload_int8(h->int8) : upload_nf4(h->nf4);
-  } else {
-    h->dev = upload_dense(f, src, rows, cols, stack, &h->rounded);
-  }
-  for (const auto& b : h->dev.buffers) ASSERT_NE(b.get(), nullptr) << "cudaMalloc failed";
 }
 
 // x [n, ldx] in [-1, 1) with a few outlier columns (|x| >= 7 in some rows),
@@ -294,7 +228,7 @@ void run_case(const std::vector<Spec>& specs, int64_t n, int64_t ldx_pad, bool a
       std::vector<float> got(static_cast<size_t>(n * o.rows));
       size_t bad = 0, nan = 0;
       for (int64_t r = 0; r < o.rows; ++r) {
-        s.hw->row(s.matrix, s.first_row + r, wrow.data());
+        s.hw->rows_of(s.matrix, s.first_row + r, 1, wrow.data());
         for (int64_t i = 0; i < n; ++i) {
           double dot = 0, mag = 0;
           for (int64_t c = 0; c < cols; ++c) {
@@ -790,7 +724,7 @@ TEST(GpuMatvec, Timing) {
       for (int k = 0; k < nt; ++k) {
         ASSERT_NO_FATAL_FAILURE(
             make_weight(f, shape.targets[k].first, shape.targets[k].second, 1, 10000 + 10 * idx + k, &hws[k]));
-        bytes += hws[k].bytes();
+        bytes += matrix_bytes(hws[k]);
       }
       const int copies = static_cast<int>(std::max(1.0, std::ceil(256e6 / bytes)));
       std::vector<Copies> cp(nt);
@@ -836,7 +770,7 @@ TEST(GpuMatvec, Timing) {
                                      : !(std::fabs(g - yi[i]) <= 1e-5f * (std::fabs(yi[i]) + 10.0f));
               }
             } else {
-              hw.row(0, r, wrow.data());
+              hw.rows_of(0, r, 1, wrow.data());
               for (int64_t i = 0; i < n; ++i) {
                 double dot = 0, mag = 0;
                 for (int64_t c = 0; c < cols; ++c) {
