@@ -190,4 +190,16 @@ inline size_t count_nan(const std::vector<float>& v) {
   return n;
 }
 
+// The format as the suites print it.
+inline const char* format_name(WFormat f) {
+  switch (f) {
+    case WFormat::kF32: return "f32";
+    case WFormat::kBF16: return "bf16";
+    case WFormat::kF16: return "f16";
+    case WFormat::kInt8: return "int8";
+    case WFormat::kNF4: return "nf4";
+  }
+  return "?";
+}
+
 }  // namespace ql::gpu::test

@@ -15,17 +15,6 @@
 
 namespace ql::gpu::test {
 
-inline const char* format_name(WFormat f) {
-  switch (f) {
-    case WFormat::kF32: return "f32";
-    case WFormat::kBF16: return "bf16";
-    case WFormat::kF16: return "f16";
-    case WFormat::kInt8: return "int8";
-    case WFormat::kNF4: return "nf4";
-  }
-  return "?";
-}
-
 // Fast deterministic fill in [-1, 1) (the timing shapes hold 311M values).
 inline void fill_uniform(std::vector<float>& v, uint64_t seed) {
   uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;

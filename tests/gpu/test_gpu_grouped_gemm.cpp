@@ -36,17 +36,6 @@ float mma_round(WFormat f, float v) {
   return f == WFormat::kF16 ? ql::f16_to_f32(ql::f32_to_f16(v)) : ql::bf16_to_f32(ql::f32_to_bf16(v));
 }
 
-const char* name_of(WFormat f) {
-  switch (f) {
-    case WFormat::kF32: return "f32";
-    case WFormat::kBF16: return "bf16";
-    case WFormat::kF16: return "f16";
-    case WFormat::kInt8: return "int8";
-    case WFormat::kNF4: return "nf4";
-  }
-  return "?";
-}
-
 // A weight on the device and the values its products use: decoded exactly as
 // the CPU decodes them, rounded to the MMA type. [stack][stored_rows][cols].
 struct Built {
@@ -243,7 +232,7 @@ TEST(GpuGroupedGemm, EveryFormatAndGroupSize) {
   uint32_t seed = 40;
   for (const Shape& s : shapes) {
     for (WFormat f : kAllFormats) {
-      SCOPED_TRACE(::testing::Message() << name_of(f) << " swiglu " << s.swiglu << " rows " << s.rows << " K " << s.K);
+      SCOPED_TRACE(::testing::Message() << format_name(f) << " swiglu " << s.swiglu << " rows " << s.rows << " K " << s.K);
       Built b;
       build(f, rt.groups(), s.rows, s.K, seed++, &b);
       if (HasFatalFailure()) return;
@@ -264,7 +253,7 @@ TEST(GpuGroupedGemm, FastPathMatchesGenericBitwise) {
   const Routing rt = from_sizes({3, 0, 70, 17}, 90, 6);
   for (bool swiglu : {false, true}) {
     for (WFormat f : kAllFormats) {
-      SCOPED_TRACE(::testing::Message() << name_of(f) << " swiglu " << swiglu);
+      SCOPED_TRACE(::testing::Message() << format_name(f) << " swiglu " << swiglu);
       Built b;
       build(f, rt.groups(), 192, 384, 60 + static_cast<uint32_t>(f), &b);
       RunOpts fast, slow;
@@ -293,7 +282,7 @@ TEST(GpuGroupedGemm, TinyModelShapes) {
   for (const Tiny& t : tiny) {
     const Routing rt = from_topk(t.tokens, t.top_k, t.experts, seed++);
     for (WFormat f : kAllFormats) {
-      SCOPED_TRACE(::testing::Message() << name_of(f) << " hidden " << t.hidden << " inter " << t.inter);
+      SCOPED_TRACE(::testing::Message() << format_name(f) << " hidden " << t.hidden << " inter " << t.inter);
       // gate_up [2I, H] with swiglu, then down [H, I] on the pair rows (rows == nullptr).
       Built gu, dn;
       build(f, t.experts, 2 * t.inter, t.hidden, seed++, &gu);
@@ -331,7 +320,7 @@ TEST(GpuGroupedGemm, DemoShapeWithSkewedRouting) {
   }
   uint32_t seed = 900;
   for (WFormat f : kAllFormats) {
-    SCOPED_TRACE(name_of(f));
+    SCOPED_TRACE(format_name(f));
     Built gu, dn;
     build(f, experts, 2 * inter, hidden, seed++, &gu);
     build(f, experts, hidden, inter, seed++, &dn);
@@ -357,7 +346,7 @@ TEST(GpuGroupedGemm, DenseQuantizedWeight) {
   uint32_t seed = 300;
   for (const Shape& s : shapes) {
     for (WFormat f : {WFormat::kBF16, WFormat::kInt8, WFormat::kNF4}) {
-      SCOPED_TRACE(::testing::Message() << name_of(f) << " [" << s.N << ", " << s.K << "] n " << s.n);
+      SCOPED_TRACE(::testing::Message() << format_name(f) << " [" << s.N << ", " << s.K << "] n " << s.n);
       Built b;
       build(f, 1, s.N, s.K, seed++, &b);
       Routing rt;
@@ -383,7 +372,7 @@ TEST(GpuGroupedGemm, RowViewSharedMatrixAndTightBound) {
   uint32_t seed = 400;
   for (WFormat f : kAllFormats) {
     for (int64_t K : {int64_t(336), int64_t(100)}) {
-      SCOPED_TRACE(::testing::Message() << name_of(f) << " K " << K);
+      SCOPED_TRACE(::testing::Message() << format_name(f) << " K " << K);
       Built b;
       build(f, 1, 400, K, seed++, &b);
       DeviceWeight view = b.tw.w;
@@ -507,7 +496,7 @@ TEST(GpuGroupedGemm, Timing) {
   QL_GPU_ASSERT(cudaEventCreate(&stop));
 
   for (WFormat f : {WFormat::kBF16, WFormat::kInt8, WFormat::kNF4}) {
-    SCOPED_TRACE(name_of(f));
+    SCOPED_TRACE(format_name(f));
     BigWeight gu, dn;
     build_big(f, E, 2 * I, H, 11, keep, &gu);
     build_big(f, E, H, I, 12, keep, &dn);
@@ -542,11 +531,11 @@ TEST(GpuGroupedGemm, Timing) {
     QL_GPU_ASSERT(cudaDeviceSynchronize());
     QL_GPU_ASSERT(cudaGetLastError());
     std::printf("TIMING grouped_gemm %-4s gate_up swiglu 128 x [1536, 2048], %lld pairs: %.3f ms, %.0f GB/s of weights\n",
-                name_of(f), static_cast<long long>(P), t_gu, gu.bytes / (t_gu * 1e-3) / 1e9);
+                format_name(f), static_cast<long long>(P), t_gu, gu.bytes / (t_gu * 1e-3) / 1e9);
     std::printf("TIMING grouped_gemm %-4s down 128 x [2048, 768], %lld pairs: %.3f ms, %.0f GB/s of weights\n",
-                name_of(f), static_cast<long long>(P), t_dn, dn.bytes / (t_dn * 1e-3) / 1e9);
+                format_name(f), static_cast<long long>(P), t_dn, dn.bytes / (t_dn * 1e-3) / 1e9);
     std::printf("TIMING grouped_gemm %-4s MoE experts of one layer (512 tokens, top-8): %.3f ms; 12 layers %.2f ms\n",
-                name_of(f), t_gu + t_dn, 12 * (t_gu + t_dn));
+                format_name(f), t_gu + t_dn, 12 * (t_gu + t_dn));
 
     // Correctness on the kept experts: gate_up from x, down from the GPU's h.
     const std::vector<float> h = to_host<float>(hd, static_cast<size_t>(P * I));

@@ -36,17 +36,6 @@ namespace {
 
 constexpr WFormat kDenseFormats[] = {WFormat::kF32, WFormat::kBF16, WFormat::kF16};
 
-const char* format_name(WFormat f) {
-  switch (f) {
-    case WFormat::kF32: return "f32";
-    case WFormat::kBF16: return "bf16";
-    case WFormat::kF16: return "f16";
-    case WFormat::kInt8: return "int8";
-    case WFormat::kNF4: return "nf4";
-  }
-  return "?";
-}
-
 uint32_t bits_of(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
