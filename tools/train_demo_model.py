@@ -217,9 +217,7 @@ def main():
             pos[:, k, len(x):] = pos[:, k, len(x) - 1:len(x)] + 1  # padding: never attended to
         return {"ids": ids.to(dev), "mask": mask.to(dev), "labels": lab.to(dev), "positions": pos.to(dev),
                 "pixels": torch.cat([pixels[p] for p in pics]), "grids": torch.tensor([grids[p] for p in pics], device=dev),
-                "picture_of": [slot[i] for i, _, _ in batch],
-                "plain_pixels": torch.cat([pixels[i] for i, _, _ in batch]),
-                "plain_grids": torch.tensor([grids[i] for i, _, _ in batch], device=dev)}
+                "picture_of": [slot[i] for i, _, _ in batch]}
 
     tc = config.text_config
     inner = model.model
@@ -243,8 +241,12 @@ def main():
                                     use_cache=False, output_router_logits=True)
 
     def forward_plain(b):
-        return inner(input_ids=b["ids"], attention_mask=b["mask"], pixel_values=b["plain_pixels"],
-                     image_grid_thw=b["plain_grids"], mm_token_type_ids=(b["ids"] == image_token).to(torch.int32),
+        """The model's own forward: each sequence with its own copy of its picture."""
+        tokens = [int(g[0] * g[1] * g[2]) for g in b["grids"].tolist()]
+        starts = [sum(tokens[:k]) for k in range(len(tokens))]
+        per_seq = torch.cat([b["pixels"][starts[p]:starts[p] + tokens[p]] for p in b["picture_of"]])
+        return inner(input_ids=b["ids"], attention_mask=b["mask"], pixel_values=per_seq,
+                     image_grid_thw=b["grids"][b["picture_of"]], mm_token_type_ids=(b["ids"] == image_token).to(torch.int32),
                      use_cache=False, output_router_logits=True)
 
     # The shared-picture forward must compute what the model's own forward computes; checked once
