@@ -89,6 +89,18 @@ bool graphs_enabled_by_environment() {
   return !(v && std::string(v) == "0");
 }
 
+// Up to how many tokens the MoE takes the decode kernels (each (token, slot) pair reads its
+// expert's rows) rather than the grouped products (each chosen expert's rows read once for all
+// its pairs). QL_MOE_DECODE_MAX_TOKENS=N (0-16) moves the crossover, for measuring it.
+int moe_decode_max_tokens_by_environment() {
+  const char* v = std::getenv("QL_MOE_DECODE_MAX_TOKENS");
+  if (!v || !*v) return kMoeDecodeMaxTokens;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n < 0 || n > kMoeDecodeMaxTokens) return kMoeDecodeMaxTokens;
+  return static_cast<int>(n);
+}
+
 class CudaBackend final : public backend::Backend {
  public:
   CudaBackend(const backend::BackendOptions& options, cudaDeviceProp props)
@@ -96,7 +108,8 @@ class CudaBackend final : public backend::Backend {
         counters_(std::make_shared<MemoryCounters>()),
         arena_(counters_),
         int8_threshold_(options.int8_outlier_threshold),
-        graphs_(graphs_enabled_by_environment()) {}
+        graphs_(graphs_enabled_by_environment()),
+        moe_decode_max_tokens_(moe_decode_max_tokens_by_environment()) {}
 
   Status init() {
     QL_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating the stream");
@@ -319,6 +332,43 @@ class CudaBackend final : public backend::Backend {
       check(launch_add_bias_rows(ot.f32(), out.rows(), out.cols(), bw->device(), stream_), "linear bias");
   }
 
+  // One matvec launch for all targets (q, k and v: two launches fewer a layer) with INT8's
+  // activations quantized once, where the decode path takes every target; else linear() each.
+  void linear_same_input(const Tensor& x, std::span<const Weight* const> ws, std::span<Tensor* const> outs) override {
+    if (!ok()) return;
+    const size_t count = std::min(ws.size(), outs.size());
+    const int64_t n = x.rows();
+    bool together = n >= 1 && n <= kMatvecMaxRows && count >= 2 && count <= static_cast<size_t>(kMatvecMaxTargets) &&
+                    x.dtype() == DType::kF32;
+    MatvecTarget targets[kMatvecMaxTargets];
+    bool int8 = false;
+    for (size_t i = 0; together && i < count; ++i) {
+      const CudaWeight& cw = W(*ws[i], "linear");
+      const Tensor& out = *outs[i];
+      QL_GPU_REQUIRE(x.cols() == cw.cols() && out.rows() == n && out.cols() == cw.rows(),
+                     "linear: x [{}, {}], weight {} [{}, {}], out [{}, {}]", n, x.cols(), cw.name(), cw.rows(),
+                     cw.cols(), out.rows(), out.cols());
+      if (cw.stack() != 1 || out.dtype() != DType::kF32) together = false;
+      targets[i].w = cw.device();
+      targets[i].y = T(out, "linear").f32();
+      targets[i].ldy = out.cols();
+      int8 = int8 || cw.device().format == WFormat::kInt8;
+    }
+    if (!together) return Backend::linear_same_input(x, ws, outs);
+    const CudaTensor& xt = T(x, "linear");
+    const size_t mark = arena_.mark();
+    Int8Activations xq{};
+    const Int8Activations* xq_p = nullptr;
+    if (int8) {  // as multiply() quantizes for one target
+      xq = int8_scratch(n, x.cols(), OutlierMode::kUnion);
+      if (ok()) check(launch_quantize_int8_activations(xt.f32(), x.cols(), int8_threshold_, xq, stream_), "int8 activations");
+      xq_p = &xq;
+    }
+    if (ok())
+      check(launch_matvec(targets, static_cast<int>(count), xt.f32(), x.cols(), n, xq_p, false, stream_), "matvec");
+    arena_.rewind(mark);
+  }
+
   void rms_norm(const Tensor& x, const Weight& w, float eps, int64_t group, Tensor& out) override {
     if (!ok()) return;
     check(launch_rms_norm(T(x, "rms_norm").f32(), x.rows(), x.cols(), group, W(w, "rms_norm").device(), eps,
@@ -432,7 +482,7 @@ class CudaBackend final : public backend::Backend {
     if (ok()) check(launch_moe_route(logits, E, n, static_cast<int>(E), k, ids, weights, stream_), "moe route");
     if (!ok()) return arena_.rewind(mark);
     const bool int8 = gate_up.device().format == WFormat::kInt8 || down.device().format == WFormat::kInt8;
-    if (n <= kMoeDecodeMaxTokens) {
+    if (n <= moe_decode_max_tokens_) {
       // 2a. Few tokens: only the chosen experts' weights are read, in their format.
       auto* act = static_cast<float*>(scratch_bytes(static_cast<size_t>(n * k * I) * 4));
       Int8Activations xq{}, aq{};
@@ -664,7 +714,11 @@ class CudaBackend final : public backend::Backend {
                  w.rows, false);
       return;
     }
-    check(launch_router_logits(w, x, ldx, n, logits, w.rows, stream_), "moe router");
+    const size_t need = router_logits_scratch_bytes(n, w.rows, w.cols);
+    const size_t mark = arena_.mark();
+    void* scratch = need > 0 ? scratch_bytes(need) : nullptr;
+    if (ok()) check(launch_router_logits(w, x, ldx, n, logits, w.rows, scratch, need, stream_), "moe router");
+    arena_.rewind(mark);
   }
 
   void multiply(const float* x, int64_t ldx, int64_t n, const DeviceWeight& w, int64_t m, const float* bias,
@@ -787,6 +841,7 @@ class CudaBackend final : public backend::Backend {
   bool uploader_loaded_ = false;
   float int8_threshold_;
   bool graphs_;
+  int moe_decode_max_tokens_;  // see moe_decode_max_tokens_by_environment
   std::unordered_map<uint64_t, Recording> recordings_;
   bool recording_ = false;
   uint64_t recording_key_ = 0;

@@ -76,6 +76,25 @@ def make_scene(seed):
     return w, h, scenes.render(scene, seed), [(q[0], q[1], q[2]) for q in scenes.questions(scene, rng)]
 
 
+def load_checkpoint(model, spec, folder):
+    """The inverse of make_engine_reference.save_checkpoint: the folder's tensors into the model,
+    expert stacks turned back from the published [E, in, out] orientation, the tied lm_head left to
+    the embedding. Every other parameter must be there, with its shape."""
+    from safetensors.torch import load_file
+    sd = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".safetensors"):
+            sd.update(load_file(os.path.join(folder, name)))
+    for k in list(sd):
+        if spec["orientation"] == "published" and (k.endswith("experts.gate_up_proj") or k.endswith("experts.down_proj")):
+            sd[k] = sd[k].transpose(1, 2)
+        sd[k] = sd[k].float()
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if k != "lm_head.weight"]
+    if missing or unexpected:
+        raise SystemExit(f"{folder}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokenizer-dir", required=True)
@@ -89,6 +108,12 @@ def main():
     ap.add_argument("--per-picture", type=int, default=4, help="questions per picture per step")
     ap.add_argument("--scenes", type=int, default=8000)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--init", default="",
+                    help="a checkpoint folder this script wrote before: training goes on from its weights "
+                         "(a stage of a training spread over several device calls)")
+    ap.add_argument("--reserve", type=float, default=100,
+                    help="seconds of --deadline kept for writing, scoring and recording (they took 45 s)")
+    ap.add_argument("--warmup", type=int, default=100, help="steps of linear learning-rate warm-up")
     ap.add_argument("--eval-set", default=os.path.join(HERE, "..", "tests", "data", "eval", "demo-shapes", "set.json"))
     a = ap.parse_args()
 
@@ -125,6 +150,9 @@ def main():
                 print(f"experts implementation left as it is: {e}")
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters "
           f"(embedding {model.model.language_model.embed_tokens.weight.numel() / 1e6:.2f} M, tied)")
+    if a.init:
+        load_checkpoint(model, SPEC, a.init)
+        print(f"weights from {a.init}", flush=True)
 
     t0 = time.time()
     pixels, grids = [], []
@@ -288,11 +316,59 @@ def main():
             aux = load_balancing_loss_func(out.router_logits, tc.num_experts, tc.num_experts_per_tok, b["mask"])
         return loss, aux
 
+    def score_heldout(label):
+        """The held-out set (--eval-set), greedy, with the model as it is; prints the figures and
+        up to 40 wrong answers. Returns right per type, the wrong ones and every answer."""
+        t0 = time.time()
+        with open(a.eval_set) as f:
+            items = json.load(f)
+        base = os.path.dirname(a.eval_set)
+        was_training = model.training
+        model.eval()
+        tok.padding_side = "left"
+        right, wrong, answers = {}, [], []
+        for start in range(0, len(items), 64):
+            chunk = items[start:start + 64]
+            texts = [proc.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": it["text"]}]}],
+                                              tokenize=False, add_generation_prompt=True) for it in chunk]
+            ims = [Image.open(os.path.join(base, it["images"][0])).convert("RGB") for it in chunk]
+            inputs = proc(text=texts, images=ims, return_tensors="pt", padding=True).to(dev)
+            inputs["mm_token_type_ids"] = (inputs["input_ids"] == image_token).to(torch.int32)
+            with torch.no_grad():
+                gen = model.generate(**inputs, max_new_tokens=64, do_sample=False)
+            for it, row in zip(chunk, gen):
+                answer = tok.decode(row[inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+                ok = is_right(it, answer)
+                answers.append(answer)
+                r = right.setdefault(it["type"], [0, 0])
+                r[0] += ok
+                r[1] += 1
+                if not ok:
+                    wrong.append((it["type"], it["text"], it.get("answer", it.get("box")), answer))
+        tok.padding_side = "right"
+        if was_training:
+            model.train()
+        total = [sum(v[0] for v in right.values()), sum(v[1] for v in right.values())]
+        print(f"held-out accuracy{label} (transformers): {total[0]}/{total[1]} = {100 * total[0] / total[1]:.1f}%  "
+              + "  ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(right.items())) + f"  ({time.time() - t0:.0f} s)",
+              flush=True)
+        if not label:
+            for w in wrong[:40]:
+                print("  wrong:", json.dumps(w))
+        return right, wrong, answers
+
+    if a.init:  # where the earlier stage left off (its bf16 weights: its own held-out figure again)
+        try:
+            score_heldout(" at the start")
+        except Exception:  # noqa: BLE001
+            import traceback
+            traceback.print_exc()
+
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.98))
     rng = random.Random(SPEC["seed"])
     budget = a.minutes * 60
     if a.deadline > 0:
-        budget = max(30.0, min(budget, a.deadline - (time.time() - t_start) - 150))
+        budget = max(30.0, min(budget, a.deadline - (time.time() - t_start) - a.reserve))
     print(f"training for {budget:.0f} s", flush=True)
     model.train()
     t0 = time.time()
@@ -301,7 +377,7 @@ def main():
         progress = (time.time() - t0) / budget
         if progress >= 1.0:
             break
-        lr = a.lr * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        lr = a.lr * min(1.0, (step + 1) / max(1, a.warmup)) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
         batch = sample_batch(rng)
@@ -325,36 +401,8 @@ def main():
 
     # The held-out set first (its figures matter most), greedy, bf16-rounded weights, fp32 compute.
     try:  # a failure here must not cost the recording below
-        t0 = time.time()
-        with open(a.eval_set) as f:
-            items = json.load(f)
-        base = os.path.dirname(a.eval_set)
         model = model.to(torch.bfloat16).to(dev, torch.float32)
-        tok.padding_side = "left"
-        right, wrong, answers = {}, [], []
-        for start in range(0, len(items), 64):
-            chunk = items[start:start + 64]
-            texts = [proc.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": it["text"]}]}],
-                                              tokenize=False, add_generation_prompt=True) for it in chunk]
-            ims = [Image.open(os.path.join(base, it["images"][0])).convert("RGB") for it in chunk]
-            inputs = proc(text=texts, images=ims, return_tensors="pt", padding=True).to(dev)
-            inputs["mm_token_type_ids"] = (inputs["input_ids"] == image_token).to(torch.int32)
-            with torch.no_grad():
-                gen = model.generate(**inputs, max_new_tokens=64, do_sample=False)
-            for it, row in zip(chunk, gen):
-                answer = tok.decode(row[inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-                ok = is_right(it, answer)
-                answers.append(answer)
-                r = right.setdefault(it["type"], [0, 0])
-                r[0] += ok
-                r[1] += 1
-                if not ok:
-                    wrong.append((it["type"], it["text"], it.get("answer", it.get("box")), answer))
-        total = [sum(v[0] for v in right.values()), sum(v[1] for v in right.values())]
-        print(f"held-out accuracy (transformers, bf16 weights): {total[0]}/{total[1]} = {100 * total[0] / total[1]:.1f}%  "
-              + "  ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(right.items())) + f"  ({time.time() - t0:.0f} s)")
-        for w in wrong[:40]:
-            print("  wrong:", json.dumps(w))
+        right, wrong, answers = score_heldout("")
         with open(os.path.join(a.cases_out, "heldout-transformers.json"), "w") as f:
             json.dump({"accuracy": right, "answers": answers, "wrong": wrong}, f, indent=1)
     except Exception:  # noqa: BLE001

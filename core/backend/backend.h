@@ -282,6 +282,12 @@ class Backend {
   virtual void embed(const Tensor& ids, const Weight& table, Tensor& out) = 0;
   // out = (accumulate ? out : 0) + x . w^T (+ bias); x [n, K], w [N, K], out [n, N].
   virtual void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor& out, bool accumulate) = 0;
+  // outs[i] = x . ws[i]^T for several weights of one input and no bias (q, k and v; gate and
+  // up): a backend may read x once and launch once. The results are linear()'s, each within
+  // that op's own tolerance. Default: one linear() each.
+  virtual void linear_same_input(const Tensor& x, std::span<const Weight* const> ws, std::span<Tensor* const> outs) {
+    for (size_t i = 0; i < ws.size() && i < outs.size(); ++i) linear(x, *ws[i], nullptr, *outs[i], false);
+  }
   // RMSNorm over each group of `group` columns (group == cols: whole row;
   // group == head_dim: per-head q/k norm), weight of length `group`.
   virtual void rms_norm(const Tensor& x, const Weight& w, float eps, int64_t group, Tensor& out) = 0;

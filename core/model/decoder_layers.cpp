@@ -24,9 +24,9 @@ void attention_block(backend::Backend& be, const TextLayerWeights& lw, const Tex
   auto q = act(be, n, lw.q->rows());
   auto k = act(be, n, lw.k->rows());
   auto v = act(be, n, lw.v->rows());
-  be.linear(normed, *lw.q, nullptr, *q, false);
-  be.linear(normed, *lw.k, nullptr, *k, false);
-  be.linear(normed, *lw.v, nullptr, *v, false);
+  const backend::Weight* const qkv_w[] = {lw.q.get(), lw.k.get(), lw.v.get()};
+  backend::Tensor* const qkv[] = {q.get(), k.get(), v.get()};
+  be.linear_same_input(normed, qkv_w, qkv);
   backend::AttentionSpec spec;
   spec.num_heads = static_cast<int>(tc.num_heads);
   spec.num_kv_heads = static_cast<int>(tc.num_kv_heads);
@@ -47,8 +47,9 @@ void mlp_block(backend::Backend& be, const TextLayerWeights& lw, const backend::
   }
   auto gate = act(be, normed.rows(), lw.mlp.gate->rows());
   auto up = act(be, normed.rows(), lw.mlp.up->rows());
-  be.linear(normed, *lw.mlp.gate, nullptr, *gate, false);
-  be.linear(normed, *lw.mlp.up, nullptr, *up, false);
+  const backend::Weight* const gate_up_w[] = {lw.mlp.gate.get(), lw.mlp.up.get()};
+  backend::Tensor* const gate_up[] = {gate.get(), up.get()};
+  be.linear_same_input(normed, gate_up_w, gate_up);
   auto prod = act(be, gate->rows(), gate->cols());
   be.swiglu(*gate, *up, *prod);
   be.linear(*prod, *lw.mlp.down, nullptr, *in.hidden, true);

@@ -19,7 +19,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -517,18 +516,6 @@ void launch_nr(int path, unsigned grid, size_t smem, cudaStream_t stream, const 
 
 bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
 
-int sm_count() {
-  static std::atomic<int> cached[64];
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 132;
-  int v = cached[dev].load(std::memory_order_relaxed);
-  if (v <= 0) {
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) v = 132;
-    cached[dev].store(v, std::memory_order_relaxed);
-  }
-  return v;
-}
-
 int floor_pow2_max8(int64_t v) {
   int s = 1;
   while (s < 8 && 2 * s <= v) s *= 2;
@@ -630,7 +617,7 @@ cudaError_t launch_matvec(const MatvecTarget* targets, int num_targets, const fl
     const int64_t per_block = (kWarps / S) * rows_per_warp(prm.t[k].path, nr);
     return (rows + per_block - 1) / per_block;
   };
-  const int64_t want = 4LL * sm_count();
+  const int64_t want = 4LL * device_sm_count();
   int S = 8;
   for (int cand = 1; cand <= 8; cand *= 2) {
     int64_t total = 0;

@@ -2,7 +2,8 @@
 // with the router as stored, against a double-precision reference. The
 // tolerance is fp32 rounding of the accumulation (1e-5 of sum |x_c * w_c|);
 // the dense GEMM's 16-bit x is off by up to 2^-9 of it, which picks another
-// expert where two nearly tie (PicksTheExactTopExperts).
+// expert where two nearly tie (PicksTheExactTopExperts). Few tokens take the
+// column-split path (partial sums in scratch, added in a fixed order).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,14 @@ namespace {
 
 using namespace ql::gpu;
 using namespace ql::gpu::test;
+
+// launch_router_logits with the scratch it asks for (kept alive until the next call).
+cudaError_t router(const DeviceWeight& w, const float* x, int64_t ldx, int64_t n, float* logits, int64_t ldl) {
+  static DeviceBuffer scratch(1);
+  const size_t need = router_logits_scratch_bytes(n, w.rows, w.cols);
+  if (need > scratch.bytes()) scratch = DeviceBuffer(need);
+  return launch_router_logits(w, x, ldx, n, logits, ldl, need > 0 ? scratch.get<void>() : nullptr, need, nullptr);
+}
 
 struct Case {
   WFormat format;
@@ -54,7 +63,7 @@ void run_case(const Case& c, uint32_t seed) {
   DeviceBuffer dx = to_device(x);
   DeviceBuffer dl(static_cast<size_t>(c.n * c.experts) * 4);
   poison_f32(dl);
-  QL_GPU_ASSERT(launch_router_logits(tw.w, dx.get<float>(), c.hidden, c.n, dl.get<float>(), c.experts, nullptr));
+  QL_GPU_ASSERT(router(tw.w, dx.get<float>(), c.hidden, c.n, dl.get<float>(), c.experts));
   QL_GPU_ASSERT(cudaDeviceSynchronize());
   const auto got = to_host<float>(dl, static_cast<size_t>(c.n * c.experts));
   std::vector<double> exact, scale;
@@ -77,6 +86,23 @@ TEST(GpuRouterLogits, MatchesExactProducts) {
   run_case({WFormat::kF32, 65, 64, 17}, 4);
   run_case({WFormat::kBF16, 130, 5, 40, 3, 11}, 5);  // a row view of a larger matrix
   run_case({WFormat::kBF16, 1, 8, 24}, 6);
+  run_case({WFormat::kBF16, 32, 128, 2048}, 7);  // a prefill chunk of 32 tokens: split over the columns
+  run_case({WFormat::kF16, 17, 128, 2000}, 8);   // split, the last slice shorter than the others
+  run_case({WFormat::kF32, 5, 3, 1000}, 9);
+}
+
+TEST(GpuRouterLogits, SplitsFewTokensAndRefusesTooLittleScratch) {
+  EXPECT_GT(router_logits_scratch_bytes(32, 128, 2048), 0u);
+  EXPECT_EQ(router_logits_scratch_bytes(20000, 128, 2048), 0u);  // enough tiles without a split
+  TestWeight tw = upload_dense(WFormat::kBF16, random_floats(128 * 2048, 31), 128, 2048);
+  DeviceBuffer dx(32 * 2048 * 4), dl(32 * 128 * 4);
+  const size_t need = router_logits_scratch_bytes(32, 128, 2048);
+  DeviceBuffer small(need - 4);
+  EXPECT_EQ(launch_router_logits(tw.w, dx.get<float>(), 2048, 32, dl.get<float>(), 128, nullptr, 0, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(launch_router_logits(tw.w, dx.get<float>(), 2048, 32, dl.get<float>(), 128, small.get<void>(), need - 4,
+                                 nullptr),
+            cudaErrorInvalidValue);
 }
 
 // The demo's router shape on many tokens: the top-2 experts the kernel's
@@ -91,7 +117,7 @@ TEST(GpuRouterLogits, PicksTheExactTopExperts) {
   const auto x = random_floats(static_cast<size_t>(c.n * c.hidden), 22, -2.0f, 2.0f);
   DeviceBuffer dx = to_device(x);
   DeviceBuffer dl(static_cast<size_t>(c.n * c.experts) * 4);
-  QL_GPU_ASSERT(launch_router_logits(tw.w, dx.get<float>(), c.hidden, c.n, dl.get<float>(), c.experts, nullptr));
+  QL_GPU_ASSERT(router(tw.w, dx.get<float>(), c.hidden, c.n, dl.get<float>(), c.experts));
   QL_GPU_ASSERT(cudaDeviceSynchronize());
   const auto got = to_host<float>(dl, static_cast<size_t>(c.n * c.experts));
   std::vector<double> exact, scale;
@@ -144,25 +170,25 @@ TEST(GpuRouterLogits, RejectsQuantizedAndBadArguments) {
   DeviceBuffer dx(88 * 24 * 4), dl(88 * 8 * 4);
   DeviceWeight q = tw.w;
   q.format = WFormat::kInt8;
-  EXPECT_EQ(launch_router_logits(q, dx.get<float>(), 24, 88, dl.get<float>(), 8, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(launch_router_logits(tw.w, dx.get<float>(), 23, 88, dl.get<float>(), 8, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(launch_router_logits(tw.w, dx.get<float>(), 24, 88, dl.get<float>(), 7, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(launch_router_logits(tw.w, nullptr, 24, 88, dl.get<float>(), 8, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(launch_router_logits(tw.w, dx.get<float>(), 24, 0, dl.get<float>(), 8, nullptr), cudaSuccess);
+  EXPECT_EQ(router(q, dx.get<float>(), 24, 88, dl.get<float>(), 8), cudaErrorInvalidValue);
+  EXPECT_EQ(router(tw.w, dx.get<float>(), 23, 88, dl.get<float>(), 8), cudaErrorInvalidValue);
+  EXPECT_EQ(router(tw.w, dx.get<float>(), 24, 88, dl.get<float>(), 7), cudaErrorInvalidValue);
+  EXPECT_EQ(router(tw.w, nullptr, 24, 88, dl.get<float>(), 8), cudaErrorInvalidValue);
+  EXPECT_EQ(router(tw.w, dx.get<float>(), 24, 0, dl.get<float>(), 8), cudaSuccess);
 }
 
-TEST(GpuRouterLogits, Timing) {
-  const int64_t n = 8192, E = 128, H = 2048;
+void time_router(int64_t n) {
+  const int64_t E = 128, H = 2048;
   TestWeight tw = upload_dense(WFormat::kBF16, random_floats(static_cast<size_t>(E * H), 11), E, H);
   DeviceBuffer dx = to_device(random_floats(static_cast<size_t>(n * H), 12));
   DeviceBuffer dl(static_cast<size_t>(n * E) * 4);
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
-  QL_GPU_ASSERT(launch_router_logits(tw.w, dx.get<float>(), H, n, dl.get<float>(), E, nullptr));
+  QL_GPU_ASSERT(router(tw.w, dx.get<float>(), H, n, dl.get<float>(), E));
   cudaEventRecord(a);
   const int reps = 20;
-  for (int i = 0; i < reps; ++i) launch_router_logits(tw.w, dx.get<float>(), H, n, dl.get<float>(), E, nullptr);
+  for (int i = 0; i < reps; ++i) router(tw.w, dx.get<float>(), H, n, dl.get<float>(), E);
   cudaEventRecord(b);
   QL_GPU_ASSERT(cudaEventSynchronize(b));
   float ms = 0;
@@ -172,6 +198,10 @@ TEST(GpuRouterLogits, Timing) {
               static_cast<long long>(n), ms, 48 * ms, 2.0 * n * E * H / (ms * 1e-3) / 1e12);
   cudaEventDestroy(a);
   cudaEventDestroy(b);
+}
+
+TEST(GpuRouterLogits, Timing) {
+  for (int64_t n : {32, 512, 8192}) time_router(n);
 }
 
 }  // namespace

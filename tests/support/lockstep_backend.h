@@ -152,6 +152,24 @@ class LockstepBackend final : public backend::Backend {
                         (accumulate ? " +=" : ""),
           out);
   }
+  // Each backend's own shared-input path (the CUDA one launches once for all targets); each
+  // output checked as a linear of its own.
+  void linear_same_input(const Tensor& x, std::span<const Weight* const> ws, std::span<Tensor* const> outs) override {
+    sync(x);
+    std::vector<const Weight*> tw, rw;
+    std::vector<Tensor*> to, ro;
+    for (size_t i = 0; i < ws.size() && i < outs.size(); ++i) {
+      tw.push_back(&TW(*ws[i]));
+      rw.push_back(&RW(*ws[i]));
+      to.push_back(&T(*outs[i]));
+      ro.push_back(&R(*outs[i]));
+    }
+    t_->linear_same_input(T(x), tw, to);
+    r_->linear_same_input(R(x), rw, ro);
+    for (size_t i = 0; i < tw.size(); ++i)
+      check("linear", name_of(*ws[i]) + " " + weight_format_name(ws[i]->format()) + " x" + shape(x) + " (shared input)",
+            *outs[i]);
+  }
   void rms_norm(const Tensor& x, const Weight& w, float eps, int64_t group, Tensor& out) override {
     sync(x);
     t_->rms_norm(T(x), TW(w), eps, group, T(out));
