@@ -37,6 +37,15 @@ inline const nlohmann::json* find_case(const nlohmann::json& cases, const std::s
   return nullptr;
 }
 
+// Image tokens of picture i of a reference case: t * h * w / 4 of its image_grid_thw (the 2x2
+// merge), so tests follow the checkpoint's preprocessing instead of hard-coding it.
+inline int64_t case_image_tokens(const nlohmann::json& c, size_t i = 0) {
+  const auto& g = c["image_grid_thw"][i];
+  return g[0].get<int64_t>() * g[1].get<int64_t>() * g[2].get<int64_t>() / 4;
+}
+// Prompt tokens of a reference case.
+inline int64_t case_prompt_tokens(const nlohmann::json& c) { return static_cast<int64_t>(c["input_ids"].size()); }
+
 class ScratchDir {
  public:
   ScratchDir() {
@@ -59,6 +68,23 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// The demo model in dir/demo with another upper pixel limit (preprocessor_config.json's
+// size.longest_edge; the weights linked, not copied): for tests that need large pictures to
+// make long prefills. Pictures below the limit are resized as before.
+inline std::string demo_model_with_max_pixels(const ScratchDir& dir, int64_t max_pixels) {
+  const fs::path src = demo_model_dir(), dst = dir.file("demo");
+  fs::create_directories(dst);
+  for (const auto& e : fs::directory_iterator(src)) {
+    if (e.path().filename() == "preprocessor_config.json") continue;
+    fs::create_symlink(fs::absolute(e.path()), dst / e.path().filename());
+  }
+  std::ifstream in(src / "preprocessor_config.json");
+  auto pre = nlohmann::json::parse(in);
+  pre["size"]["longest_edge"] = max_pixels;
+  std::ofstream(dst / "preprocessor_config.json") << pre.dump(2);
+  return dst.string();
+}
 
 using ql::testing::CliRun;
 using ql::testing::run_cli;

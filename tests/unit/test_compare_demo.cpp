@@ -189,19 +189,29 @@ TEST_F(DemoCompare, CancelWhileLoading) {
   EXPECT_TRUE(Engine::is_cancelled(report.error())) << report.message();
 }
 
-// Another thread sets the flag and calls stop() in the middle of a long answer.
+// Another thread sets the flag and calls stop() in the middle of a long request: a 1024x1024
+// picture (1,024 image tokens, through a copy of the demo that allows such pictures), whose
+// prefill lasts however short the answer would be.
 TEST_F(DemoCompare, CancelFromAnotherThreadEndsWithin100ms) {
+  ScratchDir dir;
+  ql::vision::ImageRGB8 noise;
+  noise.width = noise.height = 1024;
+  noise.pixels.resize(size_t{1024} * 1024 * 3);
+  uint32_t x = 12345;
+  for (auto& p : noise.pixels) p = static_cast<uint8_t>((x = x * 1664525u + 1013904223u) >> 24);
+  CompareRequest req = request({"bf16"}, {ask("Describe it.", {ImageInput::decoded(noise, "noise")})}, 3000);
+  req.model_dir = demo_model_with_max_pixels(dir, 1024 * 1024);
   std::atomic<bool> cancel{false}, answering{false};
   Clock::time_point stop_time;
   std::thread canceller([&] {
     while (!answering.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // inside the prefill
     stop_time = Clock::now();
     cancel = true;
     engine_.stop();
   });
   auto report = compare_precisions(
-      engine_, request({"bf16"}, {ask("Tell me a long story.")}, 3000),
+      engine_, req,
       [&](const CompareStep& s) {
         if (s.load_fraction == 1 && s.prompt == 0) answering = true;
       },

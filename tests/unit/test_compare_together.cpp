@@ -43,7 +43,11 @@ LoadOptions with_budget(double gib) {
   return o;
 }
 
-std::string gib_text(uint64_t bytes) { return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / ql::quant::kGiB); }
+// As the placement messages write sizes: MiB below a GiB, GiB above.
+std::string size_text(uint64_t bytes) {
+  if (bytes < ql::quant::kGiB) return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / ql::quant::kMiB);
+  return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / ql::quant::kGiB);
+}
 
 ComparePrompt ask(const std::string& text, std::vector<ImageInput> images = {}) {
   return {text, Conversation{{Message::user(text, std::move(images))}}};
@@ -90,13 +94,13 @@ TEST(CompareMemory, PublishedModelAtThreePrecisions) {
   EXPECT_FALSE(small->together);
   EXPECT_EQ(small->reason, fmt::format("run one after another: together they would need {}, more than the 23.50 GiB "
                                        "usable (the largest alone needs {})",
-                                       gib_text(sum), gib_text(largest)));
+                                       size_text(sum), size_text(largest)));
 
   auto big = decide_compare_memory(kPublishedDir, plan, with_budget(200));
   ASSERT_TRUE(big.ok()) << big.message();
   EXPECT_TRUE(big->together);
   EXPECT_EQ(big->sum_bytes, sum);
-  EXPECT_EQ(big->reason, fmt::format("held together: 3 precisions need {} of 199.50 GiB usable", gib_text(sum)));
+  EXPECT_EQ(big->reason, fmt::format("held together: 3 precisions need {} of 199.50 GiB usable", size_text(sum)));
 }
 
 TEST(CompareMemory, NoBudgetMeansOneAfterAnotherAndBadInputsAreNamed) {
@@ -181,7 +185,7 @@ TEST_F(CompareTogetherDemo, ABudgetTooSmallForAllAtOnceRunsThemOneAfterAnother) 
   EXPECT_EQ(report->placement,
             fmt::format("run one after another: together they would need {}, more than the {} usable (the largest "
                         "alone needs {})",
-                        gib_text(sizes->sum_bytes), gib_text(tight->usable_bytes), gib_text(largest)));
+                        size_text(sizes->sum_bytes), size_text(tight->usable_bytes), size_text(largest)));
   EXPECT_EQ(report->precisions.size(), 3u);
   EXPECT_FALSE(engine_.info().has_value());
 }

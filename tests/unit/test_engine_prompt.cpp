@@ -164,7 +164,9 @@ class EnginePrompt : public ::testing::Test {
     auto cfg = ql::model::load_model_config(kDemoDir);
     ASSERT_TRUE(cfg.ok()) << cfg.message();
     config_ = *cfg;
-    auto pre = ql::vision::load_preprocess_config(kDemoDir);
+    // The published checkpoint's preprocessing (min 256x256 pixels): the counts below follow it,
+    // whatever limits the demo model has.
+    auto pre = ql::vision::load_preprocess_config(std::string(QL_TEST_DATA) + "/qwen3-vl-30b-a3b");
     ASSERT_TRUE(pre.ok()) << pre.message();
     preprocess_ = *pre;
     auto tok = ql::text::Tokenizer::load(QL_DEFAULT_TOKENIZER);
@@ -184,8 +186,8 @@ class EnginePrompt : public ::testing::Test {
 };
 
 // The template's tokens around one image (docs/model.md §5.1), the image widened to
-// 64 pads: a 64x64 image is upscaled to 256x256 by the demo's min_pixels, a
-// 16x16 patch grid, 64 tokens (cases-demo.json's reference grid for such an image).
+// 64 pads: a 64x64 image is upscaled to 256x256 by the published min_pixels, a
+// 16x16 patch grid, 64 tokens.
 TEST_F(EnginePrompt, OneImageTurnHasTheTemplateTokensAndExpandedPads) {
   Conversation c{{Message::user("", {ImageInput::file("64x64.png")})}};
   auto p = prepare_prompt(c, ctx_);
@@ -200,7 +202,7 @@ TEST_F(EnginePrompt, OneImageTurnHasTheTemplateTokensAndExpandedPads) {
 }
 
 TEST_F(EnginePrompt, TwoImagesGetTheirOwnCounts) {
-  // 64x64 -> 16x16 patches (64 tokens); 48x80 -> 22x14 patches (77 tokens), as in cases-demo.json.
+  // 64x64 -> 16x16 patches (64 tokens); 48x80 -> 22x14 patches (77 tokens), as transformers does.
   Conversation c{{Message::user("", {ImageInput::file("64x64.png"), ImageInput::file("48x80.png")})}};
   auto p = prepare_prompt(c, ctx_);
   ASSERT_TRUE(p.ok()) << p.message();

@@ -13,6 +13,7 @@
 #include "core/engine/metrics.h"
 #include "core/engine/sampling.h"
 #include "core/engine/engine.h"
+#include "core/model/model_config.h"
 #include "core/engine/token_ids_json.h"
 #include "tests/unit/engine_test_support.h"
 
@@ -330,13 +331,18 @@ TEST(EngineLoadSizes, ContextAboveTheModelsPositionsIsRefused) {
   Engine e;
   LoadOptions o;
   o.backend = ql::backend::BackendChoice::kCpu;
-  o.context_tokens = 1 << 22;  // the demo model has 32768 positions
+  auto cfg = ql::model::load_model_config(ql::engine::testing::demo_model_dir());
+  ASSERT_TRUE(cfg.ok()) << cfg.message();
+  const int64_t positions = cfg->text.max_position_embeddings;
+  o.context_tokens = 1 << 22;
   auto st = e.load(ql::engine::testing::demo_model_dir(), o);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("context size 4194304 is more than the model's 32768 positions"), std::string::npos)
+  EXPECT_NE(st.message().find("context size 4194304 is more than the model's " + std::to_string(positions) +
+                              " positions"),
+            std::string::npos)
       << st.message();
   EXPECT_FALSE(e.info().has_value()) << "nothing was loaded";
-  o.context_tokens = 32768;  // the limit itself is fine
+  o.context_tokens = positions;  // the limit itself is fine
   EXPECT_TRUE(e.load(ql::engine::testing::demo_model_dir(), o).ok());
 }
 

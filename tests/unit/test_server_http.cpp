@@ -358,8 +358,10 @@ TEST(ServerHttp, StopDrainsRunningAnswers) {
   streaming.join();
   const Streamed s = parse_stream(body);
   EXPECT_TRUE(s.done) << body;
-  EXPECT_EQ(s.finish, "length");
-  EXPECT_EQ(s.usage["completion_tokens"], 40);
+  // Drained, not cut: the answer ended by itself, at its end of text or at max_tokens.
+  ASSERT_TRUE(s.finish == "length" || s.finish == "stop") << s.finish;
+  if (s.finish == "length") EXPECT_EQ(s.usage["completion_tokens"], 40);
+  else EXPECT_LT(s.usage["completion_tokens"].get<int>(), 40);
   auto c = f.client();
   EXPECT_FALSE(c.Get("/health")) << "the socket is closed after stop";
 }
