@@ -341,7 +341,7 @@ TEST(BnbExportFormat, ShardsIndexAndEstimate) {
     auto ckpt = model::Checkpoint::open(r.out_dir);
     ASSERT_TRUE(ckpt.ok()) << ckpt.message();
     const size_t shards = ckpt->shards().size();
-    ASSERT_GE(shards, 3u);
+    ASSERT_GE(shards, 2u);  // several shards (a tied embedding larger than the limit takes one alone)
     for (size_t i = 0; i < shards; ++i)
       EXPECT_TRUE(fs::is_regular_file(fmt::format("{}/model-{:05d}-of-{:05d}.safetensors", r.out_dir, i + 1, shards)));
     const auto index = nlohmann::json::parse(model::testing::read_file(r.out_dir + "/model.safetensors.index.json"));

@@ -215,7 +215,9 @@ TEST_P(RoundTrip, ShardsConfigAndCompanionFilesAreThoseOfAPublishedCheckpoint) {
     for (const auto& shard : dst->shards()) {
       uint64_t shard_bytes = 0;
       for (const auto& t : shard.tensors()) shard_bytes += t.nbytes;
-      EXPECT_LE(shard_bytes, r.max_shard_bytes) << shard.path();
+      // As save_pretrained shards: within the limit, or one tensor larger than it on its own.
+      EXPECT_TRUE(shard_bytes <= r.max_shard_bytes || shard.tensors().size() == 1)
+          << shard.path() << ": " << shard_bytes << " bytes in " << shard.tensors().size() << " tensors";
       data_bytes += shard_bytes;
     }
     EXPECT_EQ(index["metadata"]["total_size"].get<uint64_t>(), data_bytes);
