@@ -341,7 +341,6 @@ class CudaBackend final : public backend::Backend {
     bool together = n >= 1 && n <= kMatvecMaxRows && count >= 2 && count <= static_cast<size_t>(kMatvecMaxTargets) &&
                     x.dtype() == DType::kF32;
     MatvecTarget targets[kMatvecMaxTargets];
-    bool int8 = false;
     for (size_t i = 0; together && i < count; ++i) {
       const CudaWeight& cw = W(*ws[i], "linear");
       const Tensor& out = *outs[i];
@@ -352,21 +351,9 @@ class CudaBackend final : public backend::Backend {
       targets[i].w = cw.device();
       targets[i].y = T(out, "linear").f32();
       targets[i].ldy = out.cols();
-      int8 = int8 || cw.device().format == WFormat::kInt8;
     }
     if (!together) return Backend::linear_same_input(x, ws, outs);
-    const CudaTensor& xt = T(x, "linear");
-    const size_t mark = arena_.mark();
-    Int8Activations xq{};
-    const Int8Activations* xq_p = nullptr;
-    if (int8) {  // as multiply() quantizes for one target
-      xq = int8_scratch(n, x.cols(), OutlierMode::kUnion);
-      if (ok()) check(launch_quantize_int8_activations(xt.f32(), x.cols(), int8_threshold_, xq, stream_), "int8 activations");
-      xq_p = &xq;
-    }
-    if (ok())
-      check(launch_matvec(targets, static_cast<int>(count), xt.f32(), x.cols(), n, xq_p, false, stream_), "matvec");
-    arena_.rewind(mark);
+    matvec(T(x, "linear").f32(), x.cols(), n, x.cols(), targets, static_cast<int>(count), false);
   }
 
   void rms_norm(const Tensor& x, const Weight& w, float eps, int64_t group, Tensor& out) override {
@@ -721,6 +708,22 @@ class CudaBackend final : public backend::Backend {
     arena_.rewind(mark);
   }
 
+  // One matvec launch for targets sharing x (n <= kMatvecMaxRows, `cols` columns), with x
+  // quantized once for LLM.int8 when a target is INT8 (kUnion, as core/quant/int8_matmul.cpp).
+  void matvec(const float* x, int64_t ldx, int64_t n, int64_t cols, const MatvecTarget* targets, int count,
+              bool accumulate) {
+    const size_t mark = arena_.mark();
+    Int8Activations xq{};
+    const Int8Activations* xq_p = nullptr;
+    if (std::any_of(targets, targets + count, [](const MatvecTarget& t) { return t.w.format == WFormat::kInt8; })) {
+      xq = int8_scratch(n, cols, OutlierMode::kUnion);
+      if (ok()) check(launch_quantize_int8_activations(x, ldx, int8_threshold_, xq, stream_), "int8 activations");
+      xq_p = &xq;
+    }
+    if (ok()) check(launch_matvec(targets, count, x, ldx, n, xq_p, accumulate, stream_), "matvec");
+    arena_.rewind(mark);
+  }
+
   void multiply(const float* x, int64_t ldx, int64_t n, const DeviceWeight& w, int64_t m, const float* bias,
                 float* y, int64_t ldy, bool accumulate) {
     if (!ok()) return;
@@ -731,16 +734,7 @@ class CudaBackend final : public backend::Backend {
       t.bias = bias;
       t.y = y;
       t.ldy = ldy;
-      const size_t mark = arena_.mark();
-      Int8Activations xq{};
-      const Int8Activations* xq_p = nullptr;
-      if (w.format == WFormat::kInt8) {
-        xq = int8_scratch(n, w.cols, OutlierMode::kUnion);
-        if (ok()) check(launch_quantize_int8_activations(x, ldx, int8_threshold_, xq, stream_), "int8 activations");
-        xq_p = &xq;
-      }
-      if (ok()) check(launch_matvec(&t, 1, x, ldx, n, xq_p, accumulate, stream_), "matvec");
-      arena_.rewind(mark);
+      matvec(x, ldx, n, w.cols, &t, 1, accumulate);
       return;
     }
     const bool dense = w.format == WFormat::kF32 || w.format == WFormat::kBF16 || w.format == WFormat::kF16;

@@ -152,12 +152,18 @@ def reinit(model, seed, tied):
             p.copy_(std * torch.randn(p.shape, generator=g))
 
 
+def flips_orientation(spec, name):
+    """Whether tensor `name` is stored transposed in the checkpoint: the expert stacks, when the
+    spec writes the published [E, in, out] orientation (the module holds [E, out, in])."""
+    return spec["orientation"] == "published" and (name.endswith("experts.gate_up_proj") or name.endswith("experts.down_proj"))
+
+
 def save_checkpoint(model, spec, folder):
     sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if spec["config"]["tie_word_embeddings"]:
         sd.pop("lm_head.weight", None)
     for k in list(sd):
-        if spec["orientation"] == "published" and (k.endswith("experts.gate_up_proj") or k.endswith("experts.down_proj")):
+        if flips_orientation(spec, k):
             sd[k] = sd[k].transpose(1, 2)
         sd[k] = sd[k].to(spec["dtype"]).contiguous()
     from safetensors.torch import save_file
@@ -216,7 +222,7 @@ def check_reload(model, saved, spec):
     sd = model.state_dict()
     for k, v in saved.items():
         w = v.to(torch.float32)
-        if spec["orientation"] == "published" and (k.endswith("experts.gate_up_proj") or k.endswith("experts.down_proj")):
+        if flips_orientation(spec, k):
             w = w.transpose(1, 2)
         if not torch.equal(sd[k].to(torch.float32), w):
             raise SystemExit(f"reloaded tensor differs: {k}")

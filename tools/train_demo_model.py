@@ -38,7 +38,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "demo_shapes"))
 import scenes  # noqa: E402
 from scoring import is_right  # noqa: E402
-from make_engine_reference import CHECKPOINTS, record_cases, save_checkpoint, vision_cfg, write_folder  # noqa: E402
+from make_engine_reference import CHECKPOINTS, flips_orientation, record_cases, save_checkpoint, vision_cfg, write_folder  # noqa: E402
 
 HIDDEN = 64
 PIXELS = 224 * 224
@@ -86,7 +86,7 @@ def load_checkpoint(model, spec, folder):
         if name.endswith(".safetensors"):
             sd.update(load_file(os.path.join(folder, name)))
     for k in list(sd):
-        if spec["orientation"] == "published" and (k.endswith("experts.gate_up_proj") or k.endswith("experts.down_proj")):
+        if flips_orientation(spec, k):
             sd[k] = sd[k].transpose(1, 2)
         sd[k] = sd[k].float()
     missing, unexpected = model.load_state_dict(sd, strict=False)

@@ -32,11 +32,11 @@ __device__ __forceinline__ float weight_at(const void* data, int64_t i) {
 }
 
 // Slice blockIdx.z covers columns [z * slice, min(K, (z + 1) * slice)); its sums go to
-// out + z * out_slice_stride (row stride ldo).
+// out + z * out_slice_stride (row stride ldl).
 template <WFormat F>
 __global__ void __launch_bounds__(kThreads)
     router_logits_kernel(const DeviceWeight w, const float* __restrict__ x, int64_t ldx, int64_t n, int64_t slice,
-                         float* __restrict__ out, int64_t ldo, int64_t out_slice_stride) {
+                         float* __restrict__ out, int64_t ldl, int64_t out_slice_stride) {
   // +1 column: the loads below write a column of 16 k values per row, which
   // would otherwise hit one bank.
   __shared__ float xs[kStep][kTile + 1];
@@ -48,7 +48,6 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t kb = static_cast<int64_t>(blockIdx.z) * slice;
   const int64_t K = kb + slice < w.cols ? kb + slice : w.cols;
   float* logits = out + static_cast<int64_t>(blockIdx.z) * out_slice_stride;
-  const int64_t ldl = ldo;
   float acc[4][4] = {};
   for (int64_t k0 = kb; k0 < K; k0 += kStep) {
     // 64 rows x 16 k per tile: element (row = item / 16, k = item % 16), 4 per thread.
@@ -118,12 +117,15 @@ Split split_of(int64_t n, int64_t E, int64_t K) {
   return {static_cast<int>((K + slice - 1) / slice), slice};
 }
 
+size_t scratch_of(const Split& sp, int64_t n, int64_t experts) {
+  return sp.slices > 1 ? static_cast<size_t>(sp.slices) * n * experts * sizeof(float) : 0;
+}
+
 }  // namespace
 
 size_t router_logits_scratch_bytes(int64_t n, int64_t experts, int64_t cols) {
   if (n < 1 || experts < 1 || cols < 1) return 0;
-  const Split sp = split_of(n, experts, cols);
-  return sp.slices > 1 ? static_cast<size_t>(sp.slices) * n * experts * sizeof(float) : 0;
+  return scratch_of(split_of(n, experts, cols), n, experts);
 }
 
 cudaError_t launch_router_logits(const DeviceWeight& w, const float* x, int64_t ldx, int64_t n, float* logits,
@@ -136,7 +138,7 @@ cudaError_t launch_router_logits(const DeviceWeight& w, const float* x, int64_t 
   const int64_t token_tiles = (n + kTile - 1) / kTile;
   if (token_tiles > 65535) return cudaErrorInvalidValue;  // grid.y limit: 4 million tokens
   const Split sp = split_of(n, w.rows, w.cols);
-  const size_t need = router_logits_scratch_bytes(n, w.rows, w.cols);
+  const size_t need = scratch_of(sp, n, w.rows);
   if (need > 0 && (scratch == nullptr || scratch_bytes < need)) return cudaErrorInvalidValue;
   float* out = need > 0 ? static_cast<float*>(scratch) : logits;
   const int64_t ldo = need > 0 ? w.rows : ldl;

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/vision/image.h"
 #include "tests/unit/cli_runner.h"
 
 namespace ql::engine::testing {
@@ -68,6 +69,16 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// A side x side picture of pseudo-random pixels (a fixed generator: the same every run).
+inline ql::vision::ImageRGB8 noise_picture(int side) {
+  ql::vision::ImageRGB8 im;
+  im.width = im.height = side;
+  im.pixels.resize(static_cast<size_t>(side) * side * 3);
+  uint32_t x = 12345;
+  for (auto& p : im.pixels) p = static_cast<uint8_t>((x = x * 1664525u + 1013904223u) >> 24);
+  return im;
+}
 
 // The demo model in dir/demo with another upper pixel limit (preprocessor_config.json's
 // size.longest_edge; the weights linked, not copied): for tests that need large pictures to

@@ -194,11 +194,7 @@ TEST_F(DemoCompare, CancelWhileLoading) {
 // prefill lasts however short the answer would be.
 TEST_F(DemoCompare, CancelFromAnotherThreadEndsWithin100ms) {
   ScratchDir dir;
-  ql::vision::ImageRGB8 noise;
-  noise.width = noise.height = 1024;
-  noise.pixels.resize(size_t{1024} * 1024 * 3);
-  uint32_t x = 12345;
-  for (auto& p : noise.pixels) p = static_cast<uint8_t>((x = x * 1664525u + 1013904223u) >> 24);
+  const ql::vision::ImageRGB8 noise = noise_picture(1024);
   CompareRequest req = request({"bf16"}, {ask("Describe it.", {ImageInput::decoded(noise, "noise")})}, 3000);
   req.model_dir = demo_model_with_max_pixels(dir, 1024 * 1024);
   std::atomic<bool> cancel{false}, answering{false};

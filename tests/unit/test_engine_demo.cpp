@@ -131,11 +131,7 @@ TEST_F(DemoEngine, StopFromAnotherThreadEndsGenerationWithin100ms) {
 TEST_F(DemoEngine, StopDuringPrefillEndsWithin100ms) {
   ScratchDir dir;
   ASSERT_TRUE(engine_->load(demo_model_with_max_pixels(dir, 1024 * 1024)).ok());
-  ql::vision::ImageRGB8 noise;
-  noise.width = noise.height = 1024;
-  noise.pixels.resize(size_t{1024} * 1024 * 3);
-  uint32_t x = 12345;
-  for (auto& p : noise.pixels) p = static_cast<uint8_t>((x = x * 1664525u + 1013904223u) >> 24);
+  const ql::vision::ImageRGB8 noise = noise_picture(1024);
   GenerationRequest r = greedy({{Message::user("Describe it.", {ImageInput::decoded(noise, "noise")})}});
   Clock::time_point stop_time;
   std::thread stopper([&] {

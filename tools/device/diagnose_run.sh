@@ -21,7 +21,6 @@ for m in 16 0; do
   echo "QL_MOE_DECODE_MAX_TOKENS=$m rc=$?" >> "$OUT/crossover-$m.txt"
 done
 cat "$OUT/summary.txt" "$OUT/kernel-times.txt" "$OUT"/crossover-*.txt 2>/dev/null
-rm -f "$OUT"/ncu-decode.csv.gz
 gzip -f "$OUT/ncu-decode.csv" 2>/dev/null
 tar -C "$final" -czf "$final/diagnose.tar.gz" diagnose && rm -rf "$final/diagnose"
 ls -la "$final"

@@ -18,12 +18,12 @@ work=/tmp/ql-train
 rm -rf "$work" && mkdir -p "$work/tok" "$OUT"
 tar -xJf "$repo/.ext/tokenizer-models.tar.xz" -C "$work/tok" || { echo "no tokenizer"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-# Packing takes ~20 s: the script's own deadline keeps that much.
 init=()
 if [ -n "${QL_TRAIN_INIT:-}" ]; then
   mkdir -p "$work/init" && tar -xJf "$repo/$QL_TRAIN_INIT" -C "$work/init" || { echo "no $QL_TRAIN_INIT"; exit 1; }
   init=(--init "$work/init/demo-model")
 fi
+# Packing takes ~20 s: the script's own deadline keeps that much.
 # shellcheck disable=SC2086  # QL_TRAIN_ARGS is a list of arguments
 PYTHONUNBUFFERED=1 timeout $((budget - 15)) python3 "$repo/tools/train_demo_model.py" \
   --tokenizer-dir "$work/tok/models" --out "$work/demo-model" --cases-out "$work" \
